@@ -1,0 +1,62 @@
+# `make run` and `make test` set up everything they need, from nothing:
+# a Python 3.10 venv with pinned packages, the spaCy pipeline, and a model
+# that is retrained only when the training data, domain or config changed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+RASA   := $(VENV)/bin/rasa
+MODEL  := models/klonopin-faq.tar.gz
+SPACY  := build/spacy_en
+PATTERNS := build/entity_patterns.jsonl
+TRAINING := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
+
+# Quiet TensorFlow's start-up chatter; SQLAlchemy 1.4 warns about 2.0 on every query.
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: run test setup model shell actions validate clean lock
+
+run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055)
+	scripts/run.sh
+
+test: $(MODEL)  ## set up, then run every test
+	$(PY) -m pytest
+
+setup: $(VENV)/.installed $(SPACY)/meta.json
+
+model: $(MODEL)
+
+$(VENV)/.installed: requirements.txt constraints.txt scripts/find-python.sh
+	rm -rf $(VENV)
+	python=$$(scripts/find-python.sh) && "$$python" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	touch $@
+
+$(PATTERNS): data/nlu/entities.yml spacy_pipeline/build_patterns.py $(VENV)/.installed
+	$(PY) spacy_pipeline/build_patterns.py data/nlu/entities.yml $@
+
+$(SPACY)/meta.json: spacy_pipeline/config.cfg $(PATTERNS)
+	rm -rf $(SPACY)
+	$(PY) -m spacy assemble spacy_pipeline/config.cfg $(SPACY) --paths.patterns $(PATTERNS)
+
+$(MODEL): $(TRAINING) $(SPACY)/meta.json
+	$(RASA) train --fixed-model-name klonopin-faq --out models
+
+shell: $(MODEL)  ## talk to the assistant in the terminal
+	scripts/run.sh shell
+
+actions: $(VENV)/.installed  ## only the action server
+	$(RASA) run actions --actions actions --port 5055
+
+validate: $(VENV)/.installed
+	$(RASA) data validate --fail-on-warnings
+
+lock:  ## rewrite constraints.txt from the current venv
+	{ echo "# Full pin set (pip freeze of a working Python 3.10 install of requirements.txt)."; \
+	  echo "# Regenerate with: make lock"; $(PY) -m pip freeze --all --exclude pip --exclude setuptools; } > constraints.txt
+
+clean:
+	rm -rf build models results .pytest_cache
