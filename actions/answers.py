@@ -1,0 +1,65 @@
+"""Sourced answers and the "where is that from?" follow-up."""
+from typing import Any, Dict, List, Text, Tuple
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.knowledge import knowledge_base
+
+
+def named_substances(tracker: Tracker) -> List[Tuple[str, str]]:
+    """(canonical value, words the person used) for each substance in the message."""
+    message = tracker.latest_message or {}
+    text = message.get("text") or ""
+    found = []
+    for entity in message.get("entities") or []:
+        if entity.get("entity") != "substance":
+            continue
+        start, end = entity.get("start"), entity.get("end")
+        said = text[start:end] if start is not None and end is not None else ""
+        found.append((str(entity.get("value", "")).lower(), said or str(entity.get("value", ""))))
+    return found
+
+
+class ActionAnswer(Action):
+    """Answers any answering intent from knowledge/answers.yml."""
+
+    def name(self) -> Text:
+        return "action_answer"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        kb = knowledge_base()
+        intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+        substances = named_substances(tracker)
+        key = kb.answer_for(intent, [value for value, _ in substances])
+        if key not in kb.answers:
+            # An intent without an answer is a content bug; say so rather than guess.
+            dispatcher.utter_message(response="utter_not_covered")
+            return []
+        said = next((words for value, words in substances if value not in kb.substances), "")
+        dispatcher.utter_message(text=kb.render_answer(key, substance=said))
+        return [SlotSet("last_answer", key)]
+
+
+class ActionCiteSources(Action):
+    """Lists the articles, with publishers, behind the last sourced answer."""
+
+    def name(self) -> Text:
+        return "action_cite_sources"
+
+    def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        kb = knowledge_base()
+        key = tracker.get_slot("last_answer")
+        if key not in kb.answers:
+            titles = "\n".join(f"- \u201c{s.title}\u201d" for s in kb.sources.values())
+            dispatcher.utter_message(
+                text="I haven't given an answer yet. Everything I say comes from these articles:\n" + titles
+            )
+            return []
+        dispatcher.utter_message(text=kb.render_sources(key))
+        return []
