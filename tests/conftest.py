@@ -1,0 +1,80 @@
+"""Shared fixtures: project paths, the knowledge base, trackers, the trained model."""
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytest
+import yaml
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import knowledge
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_SOURCES = ROOT.parent / "shared" / "sources"
+MODEL = ROOT / "models" / "klonopin-faq.tar.gz"
+HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
+
+
+def read_yaml(path: Path) -> Dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def nlu_examples(paths: List[Path]) -> Dict[str, List[str]]:
+    """intent -> example texts (entity markup kept) from Rasa NLU YAML files."""
+    examples: Dict[str, List[str]] = {}
+    for path in paths:
+        for item in read_yaml(path).get("nlu", []):
+            if "intent" in item:
+                lines = [l.strip()[2:] for l in item["examples"].splitlines() if l.strip().startswith("- ")]
+                examples.setdefault(item["intent"], []).extend(lines)
+    return examples
+
+
+def training_files() -> List[Path]:
+    return sorted((ROOT / "data" / "nlu").glob("*.yml"))
+
+
+@pytest.fixture(scope="session")
+def kb() -> knowledge.KnowledgeBase:
+    return knowledge.load()
+
+
+@pytest.fixture(scope="session")
+def domain() -> Dict[str, Any]:
+    return read_yaml(ROOT / "domain.yml")
+
+
+def make_tracker(
+    intent: str,
+    text: str = "",
+    entities: Optional[List[Dict[str, Any]]] = None,
+    slots: Optional[Dict[str, Any]] = None,
+    ranking: Optional[List[Dict[str, Any]]] = None,
+) -> Tracker:
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": entities or [],
+        "intent_ranking": ranking or [{"name": intent, "confidence": 0.9}],
+    }
+    return Tracker("tester", slots or {}, latest, [], False, None, {}, "action_listen")
+
+
+def substance(text: str, said: str, value: str) -> Dict[str, Any]:
+    """An entity as SpacyEntityExtractor + EntitySynonymMapper would give it."""
+    start = text.index(said)
+    return {"entity": "substance", "value": value, "start": start, "end": start + len(said)}
+
+
+@pytest.fixture
+def dispatcher() -> CollectingDispatcher:
+    return CollectingDispatcher()
+
+
+@pytest.fixture(scope="session")
+def trained_model() -> Path:
+    """The trained model; `make test` builds it first, this trains it if run bare."""
+    if not MODEL.exists():
+        subprocess.run(["make", "model"], cwd=ROOT, check=True)
+    return MODEL

@@ -1,0 +1,157 @@
+"""Custom actions, run with rasa-sdk Tracker and CollectingDispatcher fixtures."""
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions import knowledge
+from actions.answers import ActionAnswer, ActionCiteSources
+from actions.fallback import ActionSuggestTopics
+from actions.helplines import ActionListHelplines
+from tests.conftest import ROOT, make_tracker, substance
+
+KB = knowledge.load()
+
+
+def run(action, tracker, dispatcher):
+    events = action.run(dispatcher, tracker, {})
+    return events, dispatcher.messages
+
+
+def tracker_for(key: str):
+    """A tracker whose message should produce the answer `key`."""
+    intent, _, variant = key.partition("/")
+    if not variant:
+        return make_tracker(intent)
+    said = {"alcohol": "beer", "opioids": "oxy", "other_medicines": "cough syrup", "unlisted": "Zoloft"}[variant]
+    value = {"beer": "alcohol", "oxy": "opioids", "cough syrup": "codeine", "Zoloft": "sertraline"}[said]
+    text = f"can i take klonopin with {said}"
+    return make_tracker(intent, text, [substance(text, said, value)])
+
+
+@pytest.mark.parametrize("key", sorted(KB.answers))
+def test_every_answer_is_sourced_and_ends_with_seek_help(key, dispatcher):
+    answer = KB.answers[key]
+    events, messages = run(ActionAnswer(), tracker_for(key), dispatcher)
+
+    assert len(messages) == 1
+    reply = messages[0]["text"]
+    first_line = answer.text.splitlines()[0].replace("{substance}", "Zoloft")
+    assert reply.startswith(first_line)
+    for source_id in answer.sources:
+        assert f"\u201c{KB.sources[source_id].title}\u201d" in reply
+    prompt = KB.seek_help[answer.help]
+    assert reply.rstrip().endswith(prompt.text + " " + ", ".join(
+        f"{KB.helplines[h].name} {KB.helplines[h].number}" for h in prompt.lines) + ".")
+    assert events == [{"event": "slot", "timestamp": None, "name": "last_answer", "value": key}]
+
+
+def test_alcohol_question_gets_the_alcohol_answer(dispatcher):
+    text = "can i drink booze on k pins"
+    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "booze", "alcohol")]), dispatcher)
+    assert "alcohol" in messages[0]["text"].lower()
+    assert messages[0]["text"].startswith(KB.answers["ask_interaction/alcohol"].text.splitlines()[0])
+
+
+def test_opioid_question_gets_the_opioid_answer(dispatcher):
+    text = "my son takes percs and klonopin"
+    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "percs", "opioids")]), dispatcher)
+    assert "over 30% of deaths from opioid overdose" in messages[0]["text"]
+
+
+def test_known_substance_wins_over_an_unlisted_one(dispatcher):
+    text = "is weed and beer ok with klonopin"
+    entities = [substance(text, "weed", "marijuana"), substance(text, "beer", "alcohol")]
+    events, _ = run(ActionAnswer(), make_tracker("ask_interaction", text, entities), dispatcher)
+    assert events[0]["value"] == "ask_interaction/alcohol"
+
+
+def test_unlisted_substance_names_it_in_the_persons_words_and_does_not_guess(dispatcher):
+    text = "can I mix klonopin and Zoloft"
+    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "Zoloft", "sertraline")]), dispatcher)
+    reply = messages[0]["text"]
+    assert "do not discuss mixing Klonopin with Zoloft" in reply
+    assert "pharmacist" in reply
+
+
+def test_mixing_question_without_a_substance_gets_the_general_answer(dispatcher):
+    events, messages = run(ActionAnswer(), make_tracker("ask_interaction", "what can't i mix it with"), dispatcher)
+    assert events[0]["value"] == "ask_interaction"
+    assert "codeine" in messages[0]["text"]
+
+
+def test_intent_without_an_answer_says_not_covered_instead_of_guessing(dispatcher):
+    events, messages = run(ActionAnswer(), make_tracker("greet"), dispatcher)
+    assert events == []
+    assert messages[0]["response"] == "utter_not_covered"
+
+
+def test_sources_follow_up_lists_titles_and_publishers(dispatcher):
+    tracker = make_tracker("ask_sources", "source?", slots={"last_answer": "ask_addiction_medication"})
+    _, messages = run(ActionCiteSources(), tracker, dispatcher)
+    text = messages[0]["text"]
+    assert "\u201cKlonopin Addiction Treatment\u201d (American Addiction Centers" in text
+    assert "\u201cWhat Is Klonopin and How Does It Work?\u201d (Essence Healthcare" in text
+    assert "How Does Klonopin Work?" not in text  # boardwalk is not behind this answer
+
+
+def test_sources_follow_up_names_missing_publishers_honestly(dispatcher):
+    tracker = make_tracker("ask_sources", "where is that from", slots={"last_answer": "ask_pill_identification"})
+    _, messages = run(ActionCiteSources(), tracker, dispatcher)
+    assert "\u201cWhat Is Klonopin?\u201d (publisher not named on the page)" in messages[0]["text"]
+
+
+def test_sources_follow_up_before_any_answer_lists_all_articles(dispatcher):
+    _, messages = run(ActionCiteSources(), make_tracker("ask_sources", "source?"), dispatcher)
+    assert "haven't given an answer yet" in messages[0]["text"]
+    for source in KB.sources.values():
+        assert source.title in messages[0]["text"]
+
+
+def test_helplines_are_listed_from_the_data_file(dispatcher):
+    _, messages = run(ActionListHelplines(), make_tracker("ask_helpline"), dispatcher)
+    text = messages[0]["text"]
+    for line in ("988", "911", "1-800-222-1222", "1-800-662-4357"):
+        assert line in text
+    assert "988 Suicide & Crisis Lifeline: 988 (call or text)" in text
+
+
+@pytest.fixture
+def clinic_knowledge(tmp_path: Path, monkeypatch):
+    """A deployer's copy of the knowledge base with its own line added."""
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    path = tmp_path / "knowledge" / "helplines.yml"
+    data = yaml.safe_load(path.read_text())
+    data["helplines"].append({"id": "clinic", "name": "Riverside Clinic nurse line", "number": "555-0100",
+                              "call": "5550100", "about": "Our patients' nurse line, 8am to 8pm."})
+    data["seek_help"]["substance_use"]["lines"] = ["clinic", "samhsa"]
+    path.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv("KNOWLEDGE_DIR", str(tmp_path / "knowledge"))
+    knowledge.knowledge_base.cache_clear()
+    yield
+    knowledge.knowledge_base.cache_clear()
+
+
+def test_a_deployer_line_appears_without_code_changes(clinic_knowledge, dispatcher):
+    _, listed = run(ActionListHelplines(), make_tracker("ask_helpline"), dispatcher)
+    assert "Riverside Clinic nurse line: 555-0100" in listed[0]["text"]
+    _, answered = run(ActionAnswer(), make_tracker("ask_treatment"), dispatcher)
+    assert answered[-1]["text"].endswith("Riverside Clinic nurse line 555-0100, SAMHSA National Helpline 1-800-662-4357.")
+
+
+def test_low_confidence_offers_the_best_answering_topics(dispatcher):
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.5},
+        {"name": "ask_withdrawal_duration", "confidence": 0.31},
+        {"name": "greet", "confidence": 0.2},
+        {"name": "ask_quitting", "confidence": 0.18},
+        {"name": "ask_treatment", "confidence": 0.1},
+        {"name": "ask_uses", "confidence": 0.05},
+    ]
+    tracker = make_tracker("nlu_fallback", "how long till im off them", ranking=ranking)
+    _, messages = run(ActionSuggestTopics(), tracker, dispatcher)
+    buttons = messages[0]["buttons"]
+    assert [b["payload"] for b in buttons] == ["/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
+    assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].topic
+    assert "other words" in messages[0]["text"]

@@ -1,0 +1,39 @@
+"""Training data, held-out data and `rasa data validate`."""
+import re
+import subprocess
+
+from tests.conftest import HOLDOUT, ROOT, nlu_examples, read_yaml, training_files
+
+MIN_TRAINING = 20
+MIN_HOLDOUT = 5
+
+
+def normalise(example: str) -> str:
+    example = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", example)  # drop entity markup
+    return " ".join(re.findall(r"[a-z0-9']+", example.lower()))
+
+
+def test_every_intent_has_enough_varied_training_examples(domain):
+    examples = nlu_examples(training_files())
+    assert set(examples) == set(domain["intents"])
+    for intent, lines in examples.items():
+        assert len({normalise(l) for l in lines}) >= MIN_TRAINING, intent
+
+
+def test_holdout_covers_every_intent_and_copies_no_training_example(domain):
+    holdout = nlu_examples([HOLDOUT])
+    assert set(holdout) == set(domain["intents"])
+    assert all(len(lines) >= MIN_HOLDOUT for lines in holdout.values())
+    training = {normalise(l) for lines in nlu_examples(training_files()).values() for l in lines}
+    copied = [l for lines in holdout.values() for l in lines if normalise(l) in training]
+    assert copied == []
+
+
+def test_rasa_data_validate_has_no_errors_or_warnings():
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "rasa"), "data", "validate", "--fail-on-warnings"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "UserWarning" not in output, output

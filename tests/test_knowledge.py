@@ -1,0 +1,133 @@
+"""Integrity of the knowledge base against the domain, rules, NLU data and the articles."""
+import re
+from pathlib import Path
+from typing import Dict, List, Set
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_SOURCES, read_yaml
+
+INDEX = read_yaml(SHARED_SOURCES / "index.yml")["sources"]
+ARTICLES = {s["id"]: (SHARED_SOURCES / s["file"]).read_text(encoding="utf-8") for s in INDEX}
+HELPLINE_NUMBERS = {"988", "911"}
+
+
+def answering_intents() -> Set[str]:
+    """Intents whose rule runs action_answer."""
+    intents = set()
+    for path in (ROOT / "data" / "rules").glob("*.yml"):
+        for rule in read_yaml(path).get("rules", []):
+            steps = rule["steps"]
+            for step, following in zip(steps, steps[1:]):
+                if "intent" in step and following.get("action") == "action_answer":
+                    intents.add(step["intent"])
+    return intents
+
+
+def words(text: str) -> List[str]:
+    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))
+
+
+def test_every_answering_intent_has_an_answer_and_every_answer_an_intent(kb, domain):
+    answering = answering_intents()
+    base_keys = {key.split("/")[0] for key in kb.answers}
+    assert answering == base_keys
+    assert answering <= set(domain["intents"])
+
+
+def test_sources_match_the_shared_index_exactly(kb):
+    assert {s["id"]: (s["title"], s["publisher"]) for s in INDEX} == {
+        s.id: (s.title, s.publisher) for s in kb.sources.values()
+    }
+
+
+@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+def test_answer_cites_known_sources_and_has_a_topic_and_help(kb, key):
+    answer = kb.answers[key]
+    assert answer.sources, f"{key} cites nothing"
+    assert set(answer.sources) <= set(kb.sources)
+    assert len(answer.sources) == len(set(answer.sources))
+    assert answer.topic.strip()
+    assert answer.help in kb.seek_help
+
+
+@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+def test_every_figure_in_an_answer_is_in_a_cited_article(kb, key):
+    """A number that no cited article contains is an invented or mis-cited fact."""
+    answer = kb.answers[key]
+    cited = " ".join(ARTICLES[s] for s in answer.sources).replace(",", "")
+    for figure in re.findall(r"\d+(?:[.,]\d+)*", answer.text):
+        figure = figure.replace(",", "")
+        if len(figure) < 2 or figure in HELPLINE_NUMBERS:
+            continue
+        assert figure in cited, f"{key}: {figure} is not in {answer.sources}"
+
+
+@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+def test_answers_paraphrase_rather_than_copy_the_articles(kb, key):
+    """No run of 8 words is lifted from any article (article titles aside)."""
+    text = kb.answers[key].text
+    for source in kb.sources.values():
+        text = text.replace(source.title, " ")
+    answer_words = words(text)
+    for source_id, article in ARTICLES.items():
+        article_text = " ".join(words(article))
+        for i in range(len(answer_words) - 7):
+            run = " ".join(answer_words[i:i + 8])
+            assert run not in article_text, f"{key} copies '{run}' from {source_id}"
+
+
+def test_article_phone_numbers_of_private_providers_are_never_used(kb):
+    private = {re.sub(r"\D", "", s["phone"]) for s in INDEX if s.get("phone")}
+    published = " ".join(
+        (ROOT / p).read_text(encoding="utf-8") for p in ("knowledge/answers.yml", "knowledge/helplines.yml", "domain.yml")
+    )
+    digits = re.sub(r"\D", "", published)
+    assert private and not any(number in digits for number in private)
+
+
+def test_substance_answers_exist_and_substances_are_known_entities(kb):
+    entities = read_yaml(ROOT / "data" / "nlu" / "entities.yml")["nlu"]
+    lookup = next(item for item in entities if item.get("lookup") == "substance")
+    known = {line.strip()[2:] for line in lookup["examples"].splitlines() if line.strip()}
+    assert set(kb.substances) <= known
+    assert set(kb.substances.values()) <= set(kb.answers)
+    assert "ask_interaction/unlisted" in kb.answers
+
+
+def test_seek_help_prompts_name_existing_helplines(kb):
+    for prompt in kb.seek_help.values():
+        assert prompt.lines and set(prompt.lines) <= set(kb.helplines)
+
+
+def test_default_helplines_are_the_public_us_lines(kb):
+    numbers = {line.number for line in kb.helplines.values()}
+    assert {"988", "911", "1-800-222-1222", "1-800-662-4357"} <= numbers
+
+
+def test_crisis_responses_name_their_helplines(kb, domain):
+    assert set(kb.crisis_lines) == {"utter_crisis_suicide", "utter_crisis_overdose"}
+    for response, lines in kb.crisis_lines.items():
+        text = domain["responses"][response][0]["text"]
+        for line in lines:
+            assert kb.helplines[line].number in text, f"{response} lacks {kb.helplines[line].name}"
+    suicide = domain["responses"]["utter_crisis_suicide"][0]["text"]
+    assert suicide.index("988") < suicide.index("911"), "988 comes first for suicidal thoughts"
+    overdose = domain["responses"]["utter_crisis_overdose"][0]["text"]
+    assert overdose.index("911") < overdose.index("1-800-222-1222"), "911 comes first in an overdose"
+
+
+def test_greeting_carries_the_not_medical_advice_notice(domain):
+    greet = domain["responses"]["utter_greet"][0]["text"]
+    assert "not medical advice" in greet and "911" in greet and "988" in greet
+
+
+def test_articles_disagreements_are_shown_with_each_side_cited(kb):
+    for key, sides in {
+        "ask_duration": ["essence", "dependency", "boardwalk"],
+        "ask_addiction_medication": ["aac", "essence"],
+    }.items():
+        text = kb.answers[key].text
+        assert "disagree" in text
+        for side in sides:
+            assert kb.sources[side].title in text
