@@ -155,3 +155,9 @@ def test_low_confidence_offers_the_best_answering_topics(dispatcher):
     assert [b["payload"] for b in buttons] == ["/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
     assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].topic
     assert "other words" in messages[0]["text"]
+
+
+def test_an_empty_message_is_asked_for_text_not_offered_topics(dispatcher):
+    _, messages = run(ActionSuggestTopics(), make_tracker("nlu_fallback", "   ", ranking=[]), dispatcher)
+    assert "didn't get any text" in messages[0]["text"]
+    assert [b["payload"] for b in messages[0]["buttons"]] == ["/ask_capabilities"]
