@@ -1,91 +1,12 @@
 """Both servers started for real, talked to over REST; then the action server
 is stopped and crisis messages must still get their helplines."""
 import json
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import time
-from pathlib import Path
-from typing import Dict, List, Optional
 
 import pytest
 import requests
 
-from tests.conftest import ROOT
-
-RASA = str(ROOT / ".venv" / "bin" / "rasa")
-START_TIMEOUT = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
-
-
-def start(args: List[str], log: Path) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
-    return subprocess.Popen(args, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-class Assistant:
-    def __init__(self, tmp: Path, trained_model: Path):
-        self.tmp = tmp
-        self.db = tmp / "trackers.db"
-        self.action_port, self.rasa_port = free_port(), free_port()
-        (tmp / "endpoints.yml").write_text(
-            f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.db}"\n'
-        )
-        self.actions = start([RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
-                             tmp / "actions.log")
-        self.rasa = start([RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
-                           "--credentials", "credentials.yml", "--port", str(self.rasa_port)], tmp / "rasa.log")
-        wait_for(f"http://127.0.0.1:{self.action_port}/health", self.actions, tmp / "actions.log")
-        wait_for(f"http://127.0.0.1:{self.rasa_port}/", self.rasa, tmp / "rasa.log")
-
-    @property
-    def webhook(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
-
-    def say(self, sender: str, message: str) -> List[Dict]:
-        response = requests.post(self.webhook, json={"sender": sender, "message": message}, timeout=60)
-        response.raise_for_status()
-        return response.json()
-
-    def text(self, sender: str, message: str) -> str:
-        return "\n".join(m.get("text", "") for m in self.say(sender, message))
-
-    def close(self) -> None:
-        stop(self.rasa)
-        stop(self.actions)
+from tests.servers import Assistant, stop
 
 
 @pytest.fixture(scope="module")
