@@ -21,7 +21,7 @@ def test_a_conversation_over_rest(assistant):
     assert "not medical advice" in greeting and "988" in greeting
 
     answer = assistant.text("alex", "can i drink on klonopin")
-    assert "alcohol" in answer.lower()
+    assert answer.startswith("The articles warn against drinking alcohol with Klonopin")
     assert "Klonopin Addiction Treatment" in answer and "Sources:" in answer
     assert "911" in answer  # the seek-help prompt
 

@@ -59,6 +59,7 @@ def test_every_holdout_crisis_message_is_recognised(holdout_predictions):
         ("is it ok to take oxy with clonazepam", {("substance", "opioids"), ("drug", "klonopin")}),
         ("mixing klonopin and painkillers", {("substance", "opioids"), ("drug", "klonopin")}),
         ("klonopin with beer", {("substance", "alcohol"), ("drug", "klonopin")}),
+        ("can i drink on klonopin", {("substance", "alcohol"), ("drug", "klonopin")}),
     ],
 )
 def test_entities_come_from_the_spacy_ruler_with_synonyms(agent, text, expected):
