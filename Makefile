@@ -17,12 +17,13 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock
+.PHONY: run test setup model shell actions validate clean lock browser web
 
-run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055)
+run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
 
 test: $(MODEL)  ## set up, then run every test
+	scripts/ensure-browser.sh
 	$(PY) -m pytest
 
 setup: $(VENV)/.installed $(SPACY)/meta.json
@@ -50,6 +51,12 @@ shell: $(MODEL)  ## talk to the assistant in the terminal
 
 actions: $(VENV)/.installed  ## only the action server
 	$(RASA) run actions --actions actions --port 5055
+
+browser:  ## the headless Chromium the browser tests drive (apt-get install when missing)
+	scripts/ensure-browser.sh
+
+web: $(VENV)/.installed  ## only the web chat page (http://localhost:8080)
+	$(PY) scripts/serve_web.py
 
 validate: $(VENV)/.installed
 	$(RASA) data validate --fail-on-warnings

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Serves the web chat widget (web/), /config.json and /helplines.json.
+
+/config.json tells the page which Rasa server to talk to: {"rasa": "<--rasa-url>"}.
+That address is server-side configuration only (--rasa-url, else $RASA_URL, else
+http://localhost:5005); the page ignores any ?rasa= in its own URL, so a crafted
+link cannot make it show another server's answers. The Content-Security-Policy
+lets fetch() reach only this server and that one origin.
+
+/helplines.json is built from knowledge/helplines.yml on every request, so a
+deployer's own lines show up in the help bar without a restart or a rebuild.
+Only the standard library's HTTP server is used; the YAML is read with PyYAML,
+which the project venv already has (Rasa depends on it).
+
+    .venv/bin/python scripts/serve_web.py [--port 8080] [--host 127.0.0.1] \
+        [--rasa-url http://localhost:5005]
+
+Then open http://localhost:8080/.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+from functools import partial
+from http import HTTPStatus
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Dict, List
+from urllib.parse import urlsplit
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_DIR = ROOT / "web"
+DEFAULT_RASA_URL = "http://localhost:5005"
+
+
+def rasa_url(value: str) -> str:
+    """An http(s) URL with a plain host and optional port and path; no credentials, query or fragment.
+    Returned without a trailing slash. Anything else is refused, since it also goes into the CSP header."""
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises ValueError on a bad port)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--rasa-url: not a valid URL: {value!r} ({error})")
+    host = parts.hostname or ""
+    plain_host = re.fullmatch(r"[A-Za-z0-9.-]+", host) or (":" in host and re.fullmatch(r"[0-9A-Fa-f:.]+", host))
+    if (parts.scheme not in ("http", "https") or not plain_host or "@" in parts.netloc
+            or parts.query or parts.fragment or re.search(r"[\s;,'\"]", value)):
+        raise argparse.ArgumentTypeError(f"--rasa-url must be a plain http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port], as a CSP source expression."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def default_helplines_file() -> Path:
+    knowledge_dir = os.environ.get("KNOWLEDGE_DIR")  # the action server honours it too
+    return (Path(knowledge_dir) if knowledge_dir else ROOT / "knowledge") / "helplines.yml"
+
+
+def dial_string(value: Any) -> str:
+    """Only what a phone can dial goes into a tel:/sms: link."""
+    return re.sub(r"[^0-9+*#]", "", str(value or ""))
+
+
+def helplines_json(path: Path) -> Dict[str, List[Dict[str, str]]]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    lines = []
+    for line in data.get("helplines") or []:
+        call, text = dial_string(line.get("call")), dial_string(line.get("text"))
+        if not (line.get("name") and line.get("number") and (call or text)):
+            continue
+        lines.append({
+            "id": str(line.get("id", "")),
+            "name": str(line["name"]),
+            "number": str(line["number"]),
+            "call": call,
+            "text": text,
+            "about": str(line.get("about", "")),
+        })
+    return {"helplines": lines}
+
+
+def security_headers(rasa: str) -> Dict[str, str]:
+    """Scripts and styles only from this server; fetch() only to this server and the configured Rasa origin."""
+    return {
+        "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                   f"connect-src 'self' {url_origin(rasa)}; object-src 'none'; base-uri 'none'; "
+                                   "form-action 'none'; frame-ancestors 'self'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+
+
+class Handler(SimpleHTTPRequestHandler):
+    helplines_file: Path = default_helplines_file()
+    rasa: str = DEFAULT_RASA_URL
+
+    def end_headers(self) -> None:
+        for name, value in security_headers(self.rasa).items():
+            self.send_header(name, value)
+        self.send_header("Cache-Control", "no-cache")
+        super().end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path == "/helplines.json":
+            self.send_helplines()
+        elif path == "/config.json":
+            self.send_json({"rasa": self.rasa})
+        else:
+            super().do_GET()
+
+    def send_helplines(self) -> None:
+        try:
+            data = helplines_json(self.helplines_file)
+        except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as error:
+            self.log_error("cannot read %s: %s", self.helplines_file, error)
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "helplines unavailable")
+            return
+        self.send_json(data)
+
+    def send_json(self, data: Any) -> None:
+        body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def list_directory(self, path):  # no directory listings
+        self.send_error(HTTPStatus.NOT_FOUND)
+        return None
+
+
+def main(argv: List[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
+    parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"),
+                        help="interface to listen on (0.0.0.0 for all)")
+    parser.add_argument("--helplines", type=Path, default=default_helplines_file(),
+                        help="helplines YAML (default: $KNOWLEDGE_DIR or knowledge/helplines.yml)")
+    parser.add_argument("--rasa-url", type=rasa_url, default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
+                        help="the Rasa server the page talks to, served at /config.json "
+                             f"(default: $RASA_URL or {DEFAULT_RASA_URL})")
+    args = parser.parse_args(argv)
+
+    Handler.helplines_file = args.helplines
+    Handler.rasa = args.rasa_url
+    Handler.extensions_map = {**Handler.extensions_map, ".js": "text/javascript", ".json": "application/json"}
+    server = ThreadingHTTPServer((args.host, args.port), partial(Handler, directory=str(WEB_DIR)))
+    server.daemon_threads = True
+    print(f"Web chat on http://localhost:{args.port}/ (Rasa at {args.rasa_url}, helplines from {args.helplines})",
+          flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,529 @@
+"""The web chat (web/) in a real headless Chromium, driven by Playwright, against
+real servers: scripts/serve_web.py for the page, /config.json and /helplines.json,
+and the Rasa + action servers from tests.servers. The page learns the Rasa address
+only from serve_web.py's --rasa-url (via /config.json), never from its own URL. Chromium is Debian's /usr/bin/chromium
+(`scripts/ensure-browser.sh` installs it; `make test` runs that first).
+
+The test that stops the Rasa server is the last one in this file on purpose.
+Screenshots go to docs/ (widget.png, widget-mobile.png, widget-timeout.png,
+widget-offline.png).
+"""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import yaml
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests.conftest import ROOT
+from tests.servers import Assistant, free_port, start, stop, wait_for
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# --headless and no sandbox (root, containers); the rest keep Chromium off the network
+# it would otherwise try to reach (updates, sync, field trials, QUIC probes).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+DOCS = ROOT / "docs"
+DESKTOP = {"width": 1280, "height": 860}
+MOBILE = {"width": 375, "height": 720}
+ANSWER_TIMEOUT_MS = 30_000
+SCRIPT_MESSAGE = '<script>window.__injected = 1</script><img src="x" onerror="window.__injected = 2">'
+
+REPLIES = ".kf-msg.kf-bot:not(.kf-intro), .kf-msg.kf-notice"
+SENT = ".kf-msg.kf-user p"  # what the person sent, as shown
+
+
+def serve_web(tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None,
+              extra_env: Dict[str, str] = None):
+    """Starts scripts/serve_web.py; `rasa_url` is its --rasa-url (None: not passed)."""
+    port = port or free_port()
+    log = tmp / f"web-{port}.log"
+    args = [sys.executable, "scripts/serve_web.py", "--port", str(port), *extra_args]
+    if rasa_url is not None:
+        args += ["--rasa-url", rasa_url]
+    process = start(args, log, extra_env)
+    wait_for(f"http://127.0.0.1:{port}/helplines.json", process, log)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def connect_src(response: requests.Response) -> List[str]:
+    policy = response.headers["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    return directives["connect-src"]
+
+
+@pytest.fixture(scope="module")
+def web_port() -> int:
+    """Chosen first: Rasa's --cors needs the page's origin, the page's server needs Rasa's address."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory, trained_model, web_port) -> Iterator[Assistant]:
+    running = Assistant(tmp_path_factory.mktemp("browser"), trained_model, cors=f"http://127.0.0.1:{web_port}")
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, assistant, web_port) -> Iterator[str]:
+    """The page, configured with --rasa-url for the assistant under test."""
+    process, origin = serve_web(tmp_path_factory.mktemp("web"), f"http://127.0.0.1:{assistant.rasa_port}",
+                                port=web_port)
+    yield origin
+    stop(process)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: run scripts/ensure-browser.sh"
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def open_page(browser) -> Iterator[Callable[..., Page]]:
+    """Opens a URL in a fresh browser context (empty localStorage); fails the test on any script error."""
+    contexts, errors = [], []
+
+    def opener(url: str, viewport: Dict[str, int] = DESKTOP, before: Callable[[Page], None] = None,
+               **context_args) -> Page:
+        context = browser.new_context(viewport=viewport, **context_args)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        if before:
+            before(page)
+        page.goto(url)
+        return page
+
+    yield opener
+    for context in contexts:
+        context.close()
+    assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture
+def chat(open_page, web) -> Page:
+    return open_page(f"{web}/")
+
+
+def open_chat(page: Page) -> None:
+    """Opens the panel from the keyboard, as a person without a mouse would."""
+    launcher = page.locator(".kf-launcher")
+    expect(launcher).to_have_attribute("aria-expanded", "false")
+    launcher.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#kf-panel")).to_be_visible()
+    expect(launcher).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_label("Your question")).to_be_focused()
+
+
+def wait_for_replies(page: Page, before: int) -> Locator:
+    """Waits until a reply (answer or notice) beyond `before` is there and the typing indicator is gone."""
+    page.wait_for_function(
+        "([selector, n]) => document.querySelectorAll(selector).length > n && !document.querySelector('.kf-typing-on')",
+        arg=[REPLIES, before], timeout=ANSWER_TIMEOUT_MS)
+    return page.locator(REPLIES).last
+
+
+def ask(page: Page, text: str) -> Locator:
+    before = page.locator(REPLIES).count()
+    box = page.get_by_label("Your question")
+    box.fill(text)
+    box.press("Enter")
+    expect(page.locator(SENT).last).to_have_text(text)
+    return wait_for_replies(page, before)
+
+
+def hrefs(locator: Locator) -> List[str]:
+    return locator.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+
+
+def stored(page: Page) -> dict:
+    return json.loads(page.evaluate("localStorage.getItem('klonopin-faq-chat')"))
+
+
+CONTRAST_JS = """
+() => {
+  const parse = c => { const p = c.match(/[\\d.]+/g).map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = c => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const ratio = (fg, bg) => { const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x); return (hi + 0.05) / (lo + 0.05); };
+  const results = [];
+  for (const root of [document.getElementById('kf-helpbar'), document.querySelector('.kf-widget'), document.querySelector('main')]) {
+    for (const el of [root, ...root.querySelectorAll('*')]) {
+      const ownText = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+      if (!ownText || !el.getClientRects().length || el.closest('.kf-vh')) continue;
+      results.push({text: el.textContent.trim().slice(0, 50), ratio: ratio(parse(getComputedStyle(el).color), background(el))});
+    }
+  }
+  const input = document.querySelector('.kf-input');
+  if (input && input.getClientRects().length) {
+    results.push({text: 'placeholder', ratio: ratio(parse(getComputedStyle(input, '::placeholder').color), background(input))});
+  }
+  return results;
+}
+"""
+
+
+def assert_contrast_aa(page: Page) -> None:
+    measured = page.evaluate(CONTRAST_JS)
+    assert len(measured) > 10
+    low = [m for m in measured if m["ratio"] < 4.5]
+    assert not low, f"text below WCAG AA 4.5:1: {low}"
+
+
+def assert_focus_visible(page: Page) -> None:
+    outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
+                            " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+    assert outline[0] != "none" and outline[1] >= 2, f"no visible focus ring: {outline}"
+
+
+def tab_to(page: Page, selector: str, backwards: bool = False, limit: int = 40) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+# ---------------------------------------------------------------- the help bar
+
+
+def test_help_bar_has_tap_to_call_links_from_helplines_json(open_page, web):
+    page = open_page(f"{web}/")
+    bar = page.locator("#kf-helpbar")
+    expect(bar).to_be_visible()
+    served = json.loads(page.evaluate("fetch('/helplines.json').then(r => r.text())"))["helplines"]
+    expect(bar.locator("li")).to_have_count(len(served))
+    links = hrefs(bar)
+    for href in ("tel:988", "sms:988", "tel:911", "tel:18006624357"):
+        assert href in links
+        expect(bar.locator(f'a[href="{href}"]')).to_be_visible()
+    expect(bar.locator('a[href="tel:988"]')).to_have_accessible_name("Call 988 Suicide & Crisis Lifeline, 988")
+
+    # Still there, and on screen, with the chat open on a phone-sized screen.
+    phone = open_page(f"{web}/", viewport=MOBILE)
+    open_chat(phone)
+    for href in ("tel:988", "sms:988", "tel:911", "tel:18006624357"):
+        expect(phone.locator(f'#kf-helpbar a[href="{href}"]')).to_be_in_viewport()
+
+
+def test_keyboard_focus_in_the_help_bar_survives_the_helplines_arriving(open_page, web):
+    """Someone tabs into the bar before /helplines.json has loaded; the re-rendered bar keeps their focus."""
+    held = []
+    page = open_page(f"{web}/", before=lambda p: p.route("**/helplines.json", lambda route: held.append(route)))
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page never asked for /helplines.json"
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "sms:988"
+
+    lines = json.loads(requests.get(f"{web}/helplines.json", timeout=10).text)
+    lines["helplines"].append({"id": "clinic", "name": "Riverside Clinic", "number": "555-0100", "call": "5550100"})
+    held[0].fulfill(status=200, content_type="application/json", body=json.dumps(lines))
+    expect(page.locator("#kf-helpbar")).to_contain_text("Riverside Clinic")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "sms:988"
+    assert_focus_visible(page)
+
+
+def test_help_bar_works_without_javascript(open_page, web):
+    page = open_page(f"{web}/", java_script_enabled=False)
+    links = hrefs(page.locator("#kf-helpbar"))
+    assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
+
+
+def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
+    helplines = yaml.safe_load((ROOT / "knowledge" / "helplines.yml").read_text())
+    helplines["helplines"].append({"id": "clinic", "name": "Riverside Clinic nurse line", "number": "555-0100",
+                                   "call": "5550100", "about": "Our own nurses, weekdays."})
+    custom = tmp_path / "helplines.yml"
+    custom.write_text(yaml.safe_dump(helplines))
+    # No assistant at this address: the message fails at once and the fallback lists the lines.
+    process, origin = serve_web(tmp_path, f"http://127.0.0.1:{free_port()}", ["--helplines", str(custom)])
+    try:
+        page = open_page(f"{origin}/")
+        expect(page.locator('#kf-helpbar a[href="tel:5550100"]')).to_be_visible()
+        expect(page.locator("#kf-helpbar")).to_contain_text("Riverside Clinic nurse line")
+        open_chat(page)
+        notice = ask(page, "what is klonopin")
+        expect(notice).to_contain_text("can't be reached")
+        assert "tel:5550100" in hrefs(notice)
+
+        # Edited while the server runs: the next page load has it, no restart.
+        helplines["helplines"][-1]["name"] = "Riverside Clinic 24/7 line"
+        custom.write_text(yaml.safe_dump(helplines))
+        page.reload()
+        expect(page.locator("#kf-helpbar")).to_contain_text("Riverside Clinic 24/7 line")
+    finally:
+        stop(process)
+
+
+# ---------------------------------------------------------------- where the page sends messages
+
+
+def test_config_json_and_csp_name_only_the_configured_rasa(web, assistant, tmp_path):
+    configured = f"http://127.0.0.1:{assistant.rasa_port}"
+    config = requests.get(f"{web}/config.json", timeout=10)
+    assert config.status_code == 200
+    assert config.headers["Content-Type"].startswith("application/json")
+    assert config.json() == {"rasa": configured}
+    for path in ("/", "/widget.js", "/config.json", "/helplines.json"):
+        assert connect_src(requests.get(f"{web}{path}", timeout=10)) == ["'self'", configured], path
+
+    # A path on the Rasa URL is kept (no trailing slash); the CSP names only its origin.
+    # And $RASA_URL is the default when --rasa-url is not given.
+    process, origin = serve_web(tmp_path, extra_env={"RASA_URL": "https://Assistant.example.org/rasa/"})
+    try:
+        assert requests.get(f"{origin}/config.json", timeout=10).json() == {"rasa": "https://Assistant.example.org/rasa"}
+        assert connect_src(requests.get(f"{origin}/", timeout=10)) == ["'self'", "https://assistant.example.org"]
+    finally:
+        stop(process)
+
+    # Something that is not a plain http(s) URL is refused at start, not put into the header.
+    for bad in ("javascript:alert(1)", "http://evil.example; connect-src *", "http://user:pw@host:5005"):
+        refused = subprocess.run([sys.executable, "scripts/serve_web.py", "--port", str(free_port()), "--rasa-url", bad],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert refused.returncode == 2 and "--rasa-url" in refused.stderr, (bad, refused.stderr)
+
+
+def test_a_rasa_parameter_in_the_page_url_is_ignored(open_page, web, assistant):
+    """A crafted link with ?rasa= must not make the page talk to (and show the answers of) another server."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(16)
+        other.setblocking(False)
+        other_port = other.getsockname()[1]
+        requested = []
+        page = open_page(f"{web}/?rasa=http://127.0.0.1:{other_port}",
+                         before=lambda p: p.on("request", lambda request: requested.append(request.url)))
+        open_chat(page)
+        assert page.evaluate("window.KlonopinChat.rasaBase()") == f"http://127.0.0.1:{assistant.rasa_port}"
+        answer = ask(page, "what is klonopin")
+        expect(answer).to_contain_text("clonazepam")
+        expect(answer).to_contain_text("Sources:")
+        assert assistant.webhook in requested, requested
+        assert not [url for url in requested if urlsplit(url).port == other_port], requested
+        with pytest.raises(BlockingIOError):  # nothing ever connected to the other port
+            other.accept()
+
+
+# ---------------------------------------------------------------- talking to the assistant
+
+
+def test_a_question_gets_a_readable_sourced_answer(chat):
+    open_chat(chat)
+    expect(chat.get_by_role("log", name="Conversation")).to_have_attribute("aria-live", "polite")
+    answer = ask(chat, "what is klonopin")
+
+    expect(answer).to_contain_text("clonazepam")
+    expect(answer).to_contain_text("Sources:")
+    sources = answer.locator(".kf-sources")
+    expect(sources).to_have_count(1)
+    expect(sources).to_contain_text("What Is Klonopin?")
+    # "- " lines are a real list, and no raw newlines or dashes are left over.
+    assert answer.locator("li").count() >= 2
+    assert not any(item.startswith("- ") for item in answer.locator("li").all_inner_texts())
+    # The helpline number in the closing line is a working tel: link.
+    assert any(href.startswith("tel:") for href in hrefs(answer)), hrefs(answer)
+
+    DOCS.mkdir(exist_ok=True)
+    chat.locator(".kf-log").evaluate("log => { log.scrollTop = log.scrollHeight; }")  # the sources and help line
+    chat.screenshot(path=str(DOCS / "widget.png"))
+
+
+def test_suggestion_buttons_send_their_payload(chat):
+    open_chat(chat)
+    unsure = ask(chat, "hmm")
+    buttons = unsure.get_by_role("group", name="Suggestions").get_by_role("button")
+    assert buttons.count() >= 2
+    title = buttons.first.inner_text()
+
+    before = chat.locator(REPLIES).count()
+    buttons.first.click()
+    expect(chat.locator(SENT).last).to_have_text(title)  # the title is shown, not "/ask_..."
+    answer = wait_for_replies(chat, before)
+    expect(answer).not_to_contain_text("not sure I understood")
+    if title != "What can you answer?":
+        expect(answer).to_contain_text("Source")
+
+    # The same from the keyboard: back from the input to "What can you answer?", then Enter.
+    chat.get_by_label("Your question").focus()
+    before = chat.locator(REPLIES).count()
+    tab_to(chat, ".kf-suggestion", backwards=True)
+    assert_focus_visible(chat)
+    chat.keyboard.press("Enter")
+    wait_for_replies(chat, before)
+
+
+def test_history_and_sender_survive_a_reload(chat):
+    open_chat(chat)
+    answer = ask(chat, "what is klonopin")
+    titles = re.findall(r"\u201c([^\u201d]+)\u201d", answer.locator(".kf-sources").inner_text())
+    assert titles
+    texts = chat.locator(".kf-msg").all_inner_texts()
+    sender = stored(chat)["sender"]
+    assert sender.startswith("web-")
+
+    chat.reload()
+    expect(chat.locator("#kf-panel")).to_be_visible()  # it was open, it stays open
+    expect(chat.locator(".kf-msg")).to_have_count(len(texts))
+    assert chat.locator(".kf-msg").all_inner_texts() == texts
+    assert stored(chat)["sender"] == sender
+    # Same sender, so the assistant remembers the last answer across the reload.
+    sources = ask(chat, "where is that from?")
+    expect(sources).to_contain_text("came from these articles")
+    for title in titles:
+        expect(sources).to_contain_text(title)
+
+    # "Start over" forgets the conversation and the sender.
+    chat.get_by_role("button", name="Start over").click()
+    expect(chat.locator(".kf-msg.kf-user")).to_have_count(0)
+    assert stored(chat)["sender"] != sender
+
+
+def test_a_crisis_message_shows_988(open_page, web):
+    page = open_page(f"{web}/", viewport=MOBILE)
+    open_chat(page)
+    reply = ask(page, "i want to end it")
+    expect(reply).to_contain_text("988")
+    expect(reply.locator('a[href="tel:988"]')).to_be_visible()
+    expect(reply.locator('a[href="tel:911"]').first).to_be_visible()
+    page.screenshot(path=str(DOCS / "widget-mobile.png"))
+
+
+def test_asking_for_someone_to_talk_to_lists_every_helpline_with_call_and_text_links(chat):
+    open_chat(chat)
+    reply = ask(chat, "is there a number i can call")
+    links = hrefs(reply)
+    assert {"tel:988", "sms:988", "tel:911", "tel:18002221222", "tel:18006624357"} <= set(links), links
+    expect(reply.locator('a[href="sms:988"]')).to_have_accessible_name("Text 988 Suicide & Crisis Lifeline, 988")
+
+
+def test_a_script_message_is_shown_as_text_and_runs_nothing(chat):
+    open_chat(chat)
+    reply = ask(chat, SCRIPT_MESSAGE)
+    expect(chat.locator(SENT).last).to_have_text(SCRIPT_MESSAGE)
+    expect(reply).to_be_visible()
+    assert chat.locator(".kf-log script, .kf-log img").count() == 0
+    assert chat.evaluate("window.__injected") is None
+    # And after a reload, from localStorage, still only text.
+    chat.reload()
+    expect(chat.locator(SENT).last).to_have_text(SCRIPT_MESSAGE)
+    assert chat.locator(".kf-log script, .kf-log img").count() == 0
+    assert chat.evaluate("window.__injected") is None
+
+
+def test_assistant_text_and_button_titles_are_never_html(chat, assistant):
+    """Rasa would never send this, but a widget must not trust it: the reply is faked at the network."""
+    hostile = [{"recipient_id": "x", "text": "<b>bold?</b>\n- <img src=x onerror='window.__injected=3'>",
+                "buttons": [{"title": "<img src=x onerror='window.__injected=4'>", "payload": "/greet"}]}]
+    chat.route(f"http://127.0.0.1:{assistant.rasa_port}/webhooks/rest/webhook", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(hostile),
+        headers={"Access-Control-Allow-Origin": "*"}))
+    open_chat(chat)
+    reply = ask(chat, "hello")
+    expect(reply).to_contain_text("<b>bold?</b>")
+    expect(reply.locator("li")).to_have_text("<img src=x onerror='window.__injected=3'>")
+    expect(reply.get_by_role("button")).to_have_text("<img src=x onerror='window.__injected=4'>")
+    assert chat.locator(".kf-log b, .kf-log img").count() == 0
+    assert chat.evaluate("window.__injected") is None
+
+
+def test_keyboard_labels_focus_and_contrast(chat):
+    # From the top of the page, Tab reaches the help bar first, then the launcher.
+    expect(chat.locator(".kf-launcher")).to_be_visible()  # widget.js has loaded /helplines.json
+    tab_to(chat, "#kf-helpbar a")
+    assert_focus_visible(chat)
+    tab_to(chat, ".kf-launcher")
+    assert_focus_visible(chat)
+    chat.keyboard.press("Enter")
+    box = chat.get_by_label("Your question")
+    expect(box).to_be_focused()
+    assert_focus_visible(chat)
+    chat.keyboard.type("what are the side effects")
+    chat.keyboard.press("Enter")
+    wait_for_replies(chat, 0)
+
+    # Every control has a name a screen reader can read out.
+    for control in chat.locator(".kf-widget button, .kf-widget input, #kf-helpbar a").all():
+        name = control.evaluate("e => e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.textContent")
+        assert name and name.strip(), control.evaluate("e => e.outerHTML")
+    expect(chat.get_by_role("button", name="Close chat")).to_be_visible()
+    expect(chat.get_by_role("button", name="Send")).to_be_visible()
+
+    ask(chat, "hmm")  # suggestion buttons on screen too
+    assert_contrast_aa(chat)
+
+    # Escape closes the panel and gives focus back to the launcher.
+    box.focus()
+    chat.keyboard.press("Escape")
+    expect(chat.locator("#kf-panel")).to_be_hidden()
+    expect(chat.locator(".kf-launcher")).to_be_focused()
+
+
+# ---------------------------------------------------------------- when the assistant does not answer
+
+
+def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
+    """A server that takes the connection and never answers: the widget gives up after 10 s."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # connections queue up, nothing is ever read or sent
+        process, origin = serve_web(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}")
+        try:
+            page = open_page(f"{origin}/")
+            open_chat(page)
+            started = time.monotonic()
+            notice = ask(page, "what is klonopin")
+            waited = time.monotonic() - started
+        finally:
+            stop(process)
+    assert 9.5 <= waited <= 20, waited
+    expect(notice).to_contain_text("didn't answer within 10 seconds")
+    links = hrefs(notice)
+    assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
+    expect(page.locator(".kf-typing-on")).to_have_count(0)
+    page.screenshot(path=str(DOCS / "widget-timeout.png"))
+
+
+def test_assistant_down_shows_the_helplines(chat, assistant):
+    """Last in this file: it stops the Rasa server the other tests use."""
+    open_chat(chat)
+    ask(chat, "what is klonopin")
+    stop(assistant.rasa)
+
+    started = time.monotonic()
+    notice = ask(chat, "how long does withdrawal last")
+    assert time.monotonic() - started < 10  # a refused connection is reported at once, no spinning
+    expect(notice).to_contain_text("can't be reached")
+    expect(notice).to_contain_text("988 Suicide & Crisis Lifeline")
+    links = hrefs(notice)
+    assert {"tel:988", "sms:988", "tel:911", "tel:18002221222", "tel:18006624357"} <= set(links)
+    expect(notice.get_by_role("button", name="Try again")).to_be_visible()
+    expect(chat.locator(".kf-typing-on")).to_have_count(0)
+    assert_contrast_aa(chat)
+    chat.screenshot(path=str(DOCS / "widget-offline.png"))

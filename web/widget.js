@@ -1,0 +1,479 @@
+/* Web chat for the Klonopin FAQ assistant. Plain JS, no build step.
+ *
+ * Talks to Rasa's REST channel: POST {rasa}/webhooks/rest/webhook with
+ * {"sender", "message"}; the reply is a list of {"text", "buttons"}.
+ * The Rasa URL is server-side configuration only: it comes from /config.json
+ * ({"rasa": "..."}, set with scripts/serve_web.py --rasa-url), and is
+ * http://localhost:5005 if that cannot be loaded. A ?rasa= parameter in the page's
+ * URL is ignored on purpose: a crafted link must not be able to make this page show
+ * another server's answers under our name. (The page's Content-Security-Policy also
+ * lets fetch() reach only the configured origin.)
+ *
+ * Safety rule for this file: text from the assistant or the person is only ever
+ * put into the page with textContent / text nodes, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var TIMEOUT_MS = 10000;              // no answer by then: say so, show the helplines
+  var STORAGE_KEY = "klonopin-faq-chat";
+  var MAX_STORED = 200;                // messages kept in localStorage
+  var DEFAULT_RASA = "http://localhost:5005";  // only if /config.json cannot be loaded
+
+  // Used until /helplines.json arrives, or if it cannot be loaded.
+  // Same as the defaults in knowledge/helplines.yml and the bar in index.html.
+  var DEFAULT_HELPLINES = [
+    { id: "lifeline_988", name: "988 Suicide & Crisis Lifeline", number: "988", call: "988", text: "988",
+      about: "For thoughts of suicide or any emotional crisis. Call or text, free and confidential, 24/7." },
+    { id: "emergency_911", name: "Emergency services", number: "911", call: "911", text: "",
+      about: "When someone is in danger right now: not breathing, won't wake up, or may have overdosed." },
+    { id: "poison_help", name: "Poison Help", number: "1-800-222-1222", call: "18002221222", text: "",
+      about: "Advice on a possible overdose or poisoning from experts. Free and confidential, 24/7." },
+    { id: "samhsa", name: "SAMHSA National Helpline", number: "1-800-662-4357", call: "18006624357", text: "",
+      about: "Treatment referral and information about substance use. Free, confidential, 24/7, in English and Spanish." }
+  ];
+
+  var STARTERS = ["What is Klonopin?", "Can I drink on Klonopin?", "How long does withdrawal last?"];
+
+  var NOTICES = {
+    timeout: "The assistant didn't answer within 10 seconds.",
+    error: "The assistant can't be reached right now.",
+    empty: "The assistant didn't send an answer to that."
+  };
+
+  var helplines = DEFAULT_HELPLINES;
+  var rasa = DEFAULT_RASA;                // replaced by /config.json's "rasa", never by the page URL
+  var state = { sender: "", messages: [], open: false };
+  var ui = {};
+  var queue = Promise.resolve();
+  var pending = 0;
+
+  // ---------- small helpers ----------
+
+  /** Creates an element. Children that are strings become text nodes (never HTML). */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === undefined || value === null || value === false) return;
+      if (key === "class") node.className = value;
+      else if (key === "text") node.textContent = value;
+      else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    });
+    (children || []).forEach(function (child) {
+      if (child !== null && child !== undefined) node.append(child);
+    });
+    return node;
+  }
+
+  function visuallyHidden(text) {
+    return el("span", { class: "kf-vh", text: text });
+  }
+
+  /** An http(s) URL without a trailing slash, or null. */
+  function cleanRasaUrl(value) {
+    if (typeof value !== "string" || !value) return null;
+    try {
+      var url = new URL(value);
+      if (url.protocol === "http:" || url.protocol === "https:") return url.href.replace(/\/+$/, "");
+    } catch (e) { /* not a URL */ }
+    return null;
+  }
+
+  function rasaBase() {
+    return rasa;
+  }
+
+  function newSenderId() {
+    var bytes = new Uint8Array(12);
+    window.crypto.getRandomValues(bytes);
+    return "web-" + Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  // ---------- storage (history and sender id survive a reload) ----------
+
+  function load() {
+    try {
+      var saved = JSON.parse(window.localStorage.getItem(STORAGE_KEY) || "null");
+      if (saved && typeof saved.sender === "string" && Array.isArray(saved.messages)) {
+        state.sender = saved.sender;
+        state.messages = saved.messages.filter(function (m) { return m && typeof m.from === "string"; });
+        state.open = saved.open === true;
+      }
+    } catch (e) { /* unreadable or blocked storage: start fresh */ }
+    if (!state.sender) state.sender = newSenderId();
+  }
+
+  function save() {
+    state.messages = state.messages.slice(-MAX_STORED);
+    try {
+      window.localStorage.setItem(STORAGE_KEY, JSON.stringify(state));
+    } catch (e) { /* storage full or blocked: the chat still works, it just won't survive a reload */ }
+  }
+
+  // ---------- configuration (the Rasa address, from the server that serves this page) ----------
+
+  function loadConfig() {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, 5000);
+    return fetch("config.json", { signal: controller.signal, cache: "no-cache" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) {
+        var url = cleanRasaUrl(data && data.rasa);
+        if (url) rasa = url;
+      })
+      .catch(function () { /* keep DEFAULT_RASA */ })
+      .then(function () { clearTimeout(timer); });
+  }
+
+  // ---------- helplines ----------
+
+  function cleanHelplines(data) {
+    if (!data || !Array.isArray(data.helplines)) return null;
+    var lines = data.helplines.filter(function (h) {
+      return h && typeof h.name === "string" && typeof h.number === "string" &&
+        /^[0-9+*#]*$/.test(h.call || "") && /^[0-9+*#]*$/.test(h.text || "") && (h.call || h.text);
+    });
+    return lines.length ? lines : null;
+  }
+
+  function loadHelplines() {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, 5000);
+    return fetch("helplines.json", { signal: controller.signal, cache: "no-cache" })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .then(function (data) {
+        var lines = cleanHelplines(data);
+        if (lines) { helplines = lines; renderHelpbar(); }
+      })
+      .catch(function () { /* keep the built-in lines and the static bar */ })
+      .then(function () { clearTimeout(timer); });
+  }
+
+  function callLinks(line) {
+    var links = [];
+    if (line.call) {
+      links.push(el("a", { href: "tel:" + line.call, class: "kf-call",
+        "aria-label": "Call " + line.name + ", " + line.number }, ["Call " + line.number]));
+    }
+    if (line.text) {
+      links.push(el("a", { href: "sms:" + line.text, class: "kf-call",
+        "aria-label": "Text " + line.name + ", " + line.number }, ["Text " + line.number]));
+    }
+    return links;
+  }
+
+  function renderHelpbar() {
+    var list = document.querySelector("#kf-helpbar .kf-helpbar-lines");
+    if (!list) return;
+    // Someone may already have tabbed into the static bar: keep their focus on the same link.
+    var focused = list.contains(document.activeElement) ? document.activeElement.getAttribute("href") : null;
+    list.replaceChildren.apply(list, helplines.map(function (line) {
+      var children = [el("span", { class: "kf-line-name", text: line.name })];
+      callLinks(line).forEach(function (a) { children.push(" ", a); });
+      return el("li", { class: "kf-line" }, children);
+    }));
+    if (focused) {
+      var same = Array.prototype.find.call(list.querySelectorAll("a"), function (a) { return a.getAttribute("href") === focused; });
+      (same || list.querySelector("a") || document.body).focus();
+    }
+  }
+
+  /** Known helpline numbers inside a text become tel: links, plus a "Text" sms: link for
+   *  lines that take texts (988); everything else stays text. */
+  function linkify(text) {
+    var byNumber = {};
+    helplines.forEach(function (h) { if (h.call) byNumber[h.number] = h; });
+    var numbers = Object.keys(byNumber).sort(function (a, b) { return b.length - a.length; });
+    if (!numbers.length) return [text];
+    var escaped = numbers.map(function (n) { return n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); });
+    var pattern = new RegExp("(?<![\\w-])(" + escaped.join("|") + ")(?![\\w-])", "g");
+    var parts = [];
+    var last = 0;
+    text.replace(pattern, function (match, number, offset) {
+      var line = byNumber[number];
+      // "988 Suicide & Crisis Lifeline": a number that starts the line's own name is the name.
+      if (text.substr(offset, line.name.length) === line.name && line.name !== number) return match;
+      if (offset > last) parts.push(text.slice(last, offset));
+      parts.push(el("a", { href: "tel:" + line.call, class: "kf-tel", "aria-label": "Call " + line.name + ", " + number }, [number]));
+      if (line.text) {
+        parts.push(" (");
+        parts.push(el("a", { href: "sms:" + line.text, class: "kf-tel", "aria-label": "Text " + line.name + ", " + number }, ["text"]));
+        parts.push(")");
+      }
+      last = offset + match.length;
+      return match;
+    });
+    if (last < text.length) parts.push(text.slice(last));
+    return parts;
+  }
+
+  // ---------- rendering messages ----------
+
+  /** Paragraphs, "- " bullet lists and the "Sources:" line, as DOM nodes. */
+  function renderText(text) {
+    var nodes = [];
+    var list = null;
+    String(text).split("\n").forEach(function (raw) {
+      var line = raw.trim();
+      if (/^[-•*]\s+/.test(line)) {
+        if (!list) { list = el("ul", { class: "kf-list" }); nodes.push(list); }
+        list.append(el("li", {}, linkify(line.replace(/^[-•*]\s+/, ""))));
+        return;
+      }
+      list = null;
+      if (!line) return;
+      var sources = /^(Sources?):\s*(.*)$/.exec(line);
+      if (sources) {
+        nodes.push(el("p", { class: "kf-sources" }, [el("strong", { text: sources[1] + ":" }), " "].concat(linkify(sources[2]))));
+      } else {
+        nodes.push(el("p", {}, linkify(line)));
+      }
+    });
+    return nodes;
+  }
+
+  function suggestionButtons(buttons) {
+    if (!buttons || !buttons.length) return null;
+    return el("div", { class: "kf-buttons", role: "group", "aria-label": "Suggestions" },
+      buttons.map(function (b) {
+        return el("button", { type: "button", class: "kf-suggestion", onclick: function () {
+          send(b.payload, b.title);
+          ui.input.focus();
+        } }, [b.title]);
+      }));
+  }
+
+  function helplineList() {
+    return el("ul", { class: "kf-help-list" }, helplines.map(function (line) {
+      var children = [el("strong", { text: line.name })];
+      callLinks(line).forEach(function (a) { children.push(" ", a); });
+      if (line.about) children.push(el("span", { class: "kf-about", text: line.about }));
+      return el("li", {}, children);
+    }));
+  }
+
+  function renderMessage(message) {
+    if (message.from === "user") {
+      return el("div", { class: "kf-msg kf-user" }, [visuallyHidden("You: "), el("p", { text: message.text })]);
+    }
+    if (message.from === "notice") {
+      return el("div", { class: "kf-msg kf-notice" }, [
+        el("p", { class: "kf-notice-title" }, [NOTICES[message.reason] || NOTICES.error]),
+        el("p", { text: "If you need to talk to someone now:" }),
+        helplineList(),
+        message.retry ? el("button", { type: "button", class: "kf-retry", onclick: function () {
+          send(message.retry, message.retryShown);
+          ui.input.focus();
+        } }, ["Try again"]) : null
+      ]);
+    }
+    var children = [visuallyHidden("Assistant: ")].concat(renderText(message.text || ""));
+    children.push(suggestionButtons(message.buttons));
+    return el("div", { class: "kf-msg kf-bot" }, children);
+  }
+
+  function renderIntro() {
+    return el("div", { class: "kf-msg kf-bot kf-intro" }, [
+      visuallyHidden("Assistant: "),
+      el("p", { text: "Hi! I answer questions about Klonopin (clonazepam) from five published articles, and I show where each answer comes from." }),
+      el("p", { text: "This is information only, not medical advice." }),
+      el("div", { class: "kf-buttons", role: "group", "aria-label": "Example questions" }, STARTERS.map(function (q) {
+        return el("button", { type: "button", class: "kf-suggestion", onclick: function () { send(q); ui.input.focus(); } }, [q]);
+      }))
+    ]);
+  }
+
+  function scrollToEnd() {
+    ui.log.scrollTop = ui.log.scrollHeight;
+  }
+
+  function addMessage(message) {
+    state.messages.push(message);
+    save();
+    var intro = ui.log.querySelector(".kf-intro");
+    if (intro) intro.remove();
+    var node = renderMessage(message);
+    ui.log.append(node);
+    // A long answer is read from its first line, not its last.
+    if (message.from !== "user" && node.offsetHeight > ui.log.clientHeight - 40) {
+      ui.log.scrollTop = node.offsetTop - ui.log.offsetTop - 12;
+    } else {
+      scrollToEnd();
+    }
+  }
+
+  // ---------- talking to Rasa ----------
+
+  function cleanButtons(buttons) {
+    if (!Array.isArray(buttons)) return [];
+    return buttons.filter(function (b) { return b && typeof b.title === "string" && typeof b.payload === "string"; })
+      .map(function (b) { return { title: b.title, payload: b.payload }; });
+  }
+
+  function post(message) {
+    var controller = new AbortController();
+    var timer = setTimeout(function () { controller.abort(); }, TIMEOUT_MS);
+    return fetch(ui.webhook, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sender: state.sender, message: message }),
+      signal: controller.signal
+    }).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      return response.json();
+    }).then(function (replies) {
+      clearTimeout(timer);
+      return Array.isArray(replies) ? replies : [];
+    }, function (error) {
+      clearTimeout(timer);
+      throw error;
+    });
+  }
+
+  function setTyping(on) {
+    ui.typing.replaceChildren();
+    ui.typing.classList.toggle("kf-typing-on", on);
+    if (on) {
+      ui.typing.append(el("span", { class: "kf-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
+        el("span", { class: "kf-vh", text: "The assistant is typing" }));
+      scrollToEnd();
+    }
+  }
+
+  function exchange(message, shown) {
+    pending += 1;
+    setTyping(true);
+    return post(message).then(function (replies) {
+      var usable = replies.filter(function (r) {
+        return r && ((typeof r.text === "string" && r.text.trim()) || cleanButtons(r.buttons).length);
+      });
+      if (!usable.length) {
+        addMessage({ from: "notice", reason: "empty" });
+        return;
+      }
+      // Rasa's REST channel sends each paragraph as its own message (answer, "Sources: ...",
+      // where to get help); they read best as one bubble. Buttons end a bubble.
+      var texts = [];
+      usable.forEach(function (r, i) {
+        if (typeof r.text === "string" && r.text.trim()) texts.push(r.text);
+        var buttons = cleanButtons(r.buttons);
+        if (buttons.length || i === usable.length - 1) {
+          addMessage({ from: "bot", text: texts.join("\n\n"), buttons: buttons });
+          texts = [];
+        }
+      });
+    }).catch(function (error) {
+      addMessage({ from: "notice", reason: error && error.name === "AbortError" ? "timeout" : "error",
+        retry: message, retryShown: shown });
+    }).then(function () {
+      pending -= 1;
+      if (!pending) setTyping(false);
+    });
+  }
+
+  /** Shows what the person sent (a button's title) and sends the message (its payload) in order. */
+  function send(message, shown) {
+    var display = typeof shown === "string" && shown ? shown : message;
+    addMessage({ from: "user", text: display });
+    queue = queue.then(function () { return exchange(message, display); });
+  }
+
+  // ---------- the widget ----------
+
+  function setOpen(open, moveFocus) {
+    state.open = open;
+    save();
+    ui.panel.hidden = !open;
+    ui.launcher.setAttribute("aria-expanded", String(open));
+    ui.launcherText.textContent = open ? "Hide chat" : "Ask about Klonopin";
+    if (open) {
+      scrollToEnd();
+      if (moveFocus) ui.input.focus();
+    } else if (moveFocus) {
+      ui.launcher.focus();
+    }
+  }
+
+  function startOver() {
+    state.messages = [];
+    state.sender = newSenderId();
+    save();
+    ui.log.replaceChildren(renderIntro());
+    ui.input.focus();
+  }
+
+  function build() {
+    ui.webhook = rasaBase() + "/webhooks/rest/webhook";
+    ui.launcherText = el("span", { class: "kf-launcher-text", text: "Ask about Klonopin" });
+    ui.launcher = el("button", { type: "button", class: "kf-launcher", "aria-controls": "kf-panel", "aria-expanded": "false",
+      onclick: function () { setOpen(!state.open, true); } },
+      [el("span", { class: "kf-launcher-icon", "aria-hidden": "true" }), ui.launcherText]);
+
+    ui.log = el("div", { class: "kf-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+      "aria-label": "Conversation", tabindex: "0" });
+    ui.typing = el("div", { class: "kf-typing", role: "status" });
+    ui.input = el("input", { id: "kf-input", class: "kf-input", type: "text", autocomplete: "off",
+      maxlength: "2000", placeholder: "Type a question about Klonopin" });
+    var form = el("form", { class: "kf-form", onsubmit: function (event) {
+      event.preventDefault();
+      var text = ui.input.value.trim();
+      if (!text) return;
+      ui.input.value = "";
+      send(text);
+    } }, [
+      el("label", { for: "kf-input", class: "kf-vh", text: "Your question" }),
+      ui.input,
+      el("button", { type: "submit", class: "kf-send" }, ["Send"])
+    ]);
+
+    ui.panel = el("section", { id: "kf-panel", class: "kf-panel", "aria-labelledby": "kf-title", hidden: true,
+      onkeydown: function (event) { if (event.key === "Escape") setOpen(false, true); } }, [
+      el("header", { class: "kf-header" }, [
+        el("div", { class: "kf-heading" }, [
+          el("h2", { id: "kf-title", text: "Klonopin questions" }),
+          el("p", { class: "kf-sub", text: "Answers from published articles, with sources. Not medical advice." })
+        ]),
+        el("button", { type: "button", class: "kf-header-btn", onclick: startOver,
+          "aria-label": "Start over: clear this conversation from this browser" }, ["Start over"]),
+        el("button", { type: "button", class: "kf-header-btn kf-close", onclick: function () { setOpen(false, true); },
+          "aria-label": "Close chat" }, ["\u00d7"])
+      ]),
+      ui.log,
+      ui.typing,
+      form,
+      el("p", { class: "kf-privacy", text: "This chat is saved in this browser until you start over." })
+    ]);
+
+    var root = el("div", { class: "kf-widget" }, [ui.panel, ui.launcher]);
+    document.body.append(root);
+
+    if (state.messages.length) state.messages.forEach(function (m) { ui.log.append(renderMessage(m)); });
+    else ui.log.append(renderIntro());
+    setOpen(state.open, false);
+  }
+
+  /** Keeps the panel clear of the help bar, whose height depends on the screen width. */
+  function trackHelpbarHeight() {
+    var bar = document.getElementById("kf-helpbar");
+    if (!bar) return;
+    var update = function () {
+      document.documentElement.style.setProperty("--kf-helpbar-height", bar.getBoundingClientRect().height + "px");
+    };
+    update();
+    if (window.ResizeObserver) new ResizeObserver(update).observe(bar);
+  }
+
+  function init() {
+    load();
+    trackHelpbarHeight();
+    Promise.all([loadConfig(), loadHelplines()]).then(build);
+  }
+
+  // For tests and embedding pages: where the widget sends messages (after /config.json has loaded).
+  window.KlonopinChat = { rasaBase: rasaBase, timeoutMs: TIMEOUT_MS };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
