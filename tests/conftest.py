@@ -1,4 +1,5 @@
 """Shared fixtures: project paths, the knowledge base, trackers, the trained model."""
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -18,6 +19,11 @@ HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 
 def read_yaml(path: Path) -> Dict[str, Any]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def without_markup(example: str) -> str:
+    """The text a person typed: "[booze](substance)" -> "booze"."""
+    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", example)
 
 
 def nlu_examples(paths: List[Path]) -> Dict[str, List[str]]:

@@ -2,15 +2,14 @@
 import re
 import subprocess
 
-from tests.conftest import HOLDOUT, ROOT, nlu_examples, read_yaml, training_files
+from tests.conftest import HOLDOUT, ROOT, nlu_examples, training_files, without_markup
 
 MIN_TRAINING = 20
 MIN_HOLDOUT = 5
 
 
 def normalise(example: str) -> str:
-    example = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", example)  # drop entity markup
-    return " ".join(re.findall(r"[a-z0-9']+", example.lower()))
+    return " ".join(re.findall(r"[a-z0-9']+", without_markup(example).lower()))
 
 
 def test_every_intent_has_enough_varied_training_examples(domain):

@@ -5,7 +5,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from tests.conftest import HOLDOUT, nlu_examples
+from tests.conftest import HOLDOUT, nlu_examples, without_markup
 
 CRISIS = ("crisis_suicide", "crisis_overdose")
 MIN_ACCURACY = 0.90
@@ -22,19 +22,13 @@ def parse(agent, text: str) -> Dict:
     return asyncio.run(agent.parse_message(text))
 
 
-def plain(example: str) -> str:
-    import re
-
-    return re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", example)
-
-
 @pytest.fixture(scope="session")
 def holdout_predictions(agent) -> List[Tuple[str, str, str]]:
     """(text, expected intent, predicted intent) for every held-out example."""
     rows = []
     for intent, examples in nlu_examples([HOLDOUT]).items():
         for example in examples:
-            text = plain(example)
+            text = without_markup(example)
             rows.append((text, intent, parse(agent, text)["intent"]["name"]))
     return rows
 
