@@ -488,6 +488,16 @@ def test_keyboard_labels_focus_and_contrast(chat):
 # ---------------------------------------------------------------- when the assistant does not answer
 
 
+def test_rasa_allows_the_widget_origin_and_no_other(assistant, web):
+    def allowed(origin: str):
+        preflight = requests.options(assistant.webhook, timeout=10, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        return preflight.headers.get("Access-Control-Allow-Origin")
+
+    assert allowed(web) == web
+    assert allowed("http://evil.example") is None
+
+
 def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
     """A server that takes the connection and never answers: the widget gives up after 10 s."""
     with socket.socket() as silent:
