@@ -114,17 +114,22 @@
 
   // ---------- configuration (the Rasa address, from the server that serves this page) ----------
 
-  function loadConfig() {
+  /** GET a JSON file from the server that serves this page, giving up after 5 seconds. */
+  function fetchJson(path) {
     var controller = new AbortController();
     var timer = setTimeout(function () { controller.abort(); }, 5000);
-    return fetch("config.json", { signal: controller.signal, cache: "no-cache" })
+    return fetch(path, { signal: controller.signal, cache: "no-cache" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+      .finally(function () { clearTimeout(timer); });
+  }
+
+  function loadConfig() {
+    return fetchJson("config.json")
       .then(function (data) {
         var url = cleanRasaUrl(data && data.rasa);
         if (url) rasa = url;
       })
-      .catch(function () { /* keep DEFAULT_RASA */ })
-      .then(function () { clearTimeout(timer); });
+      .catch(function () { /* keep DEFAULT_RASA */ });
   }
 
   // ---------- helplines ----------
@@ -139,16 +144,12 @@
   }
 
   function loadHelplines() {
-    var controller = new AbortController();
-    var timer = setTimeout(function () { controller.abort(); }, 5000);
-    return fetch("helplines.json", { signal: controller.signal, cache: "no-cache" })
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    return fetchJson("helplines.json")
       .then(function (data) {
         var lines = cleanHelplines(data);
         if (lines) { helplines = lines; renderHelpbar(); }
       })
-      .catch(function () { /* keep the built-in lines and the static bar */ })
-      .then(function () { clearTimeout(timer); });
+      .catch(function () { /* keep the built-in lines and the static bar */ });
   }
 
   function callLinks(line) {
