@@ -161,3 +161,16 @@ def test_an_empty_message_is_asked_for_text_not_offered_topics(dispatcher):
     _, messages = run(ActionSuggestTopics(), make_tracker("nlu_fallback", "   ", ranking=[]), dispatcher)
     assert "didn't get any text" in messages[0]["text"]
     assert [b["payload"] for b in messages[0]["buttons"]] == ["/ask_capabilities"]
+
+
+def test_rasa_accepts_the_action_servers_reply_and_rejects_a_malformed_one(dispatcher):
+    """Rasa checks each reply with the pinned jsonschema; the pin must still validate."""
+    from jsonschema import ValidationError
+    from rasa.core.actions.action import RemoteAction
+
+    events, messages = run(ActionAnswer(), tracker_for("ask_what_is_klonopin"), dispatcher)
+    assert events and "Klonopin" in messages[0]["text"]
+    remote = RemoteAction("action_answer", None)
+    assert remote._validate_action_result({"events": events, "responses": messages})
+    with pytest.raises(ValidationError):
+        remote._validate_action_result({"events": [{"no_event_key": 1}], "responses": messages})
