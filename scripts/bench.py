@@ -1,0 +1,401 @@
+"""`make bench`: the assistant and the stock `rasa init` bot, measured side by side.
+
+Both bots are trained from scratch (fresh Rasa cache), served by the same Rasa
+install on loopback, and driven over REST by the same client: whole
+conversations, one at a time and ten at once. Results go to docs/bench.md,
+docs/bench/results.json and docs/bench/bench.png.
+"""
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RASA = ROOT / ".venv" / "bin" / "rasa"
+HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
+START_TIMEOUT = 300
+REQUEST_TIMEOUT = 60
+CONCURRENCY = (1, 10)
+
+# Targets from the issue: ours relative to stock, or absolute.
+TARGETS = {
+    "p50_ratio_c1": ("p50 latency, 1 conversation (ours / stock)", "<=", 0.6),
+    "throughput_ratio_c10": ("throughput, 10 conversations (ours / stock)", ">=", 2.0),
+    "first_answer_s": ("start to first answer (s)", "<=", 15.0),
+    "rasa_peak_rss_mb": ("Rasa server peak RSS (MB)", "<=", 700.0),
+    "train_s": ("full training (s)", "<=", 180.0),
+}
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile: an observed latency, never an interpolated one."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
+    return ordered[int(rank) - 1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM is the kernel's own high-water mark of a process's resident memory."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def nlu_messages(path: Path) -> List[str]:
+    """Plain example texts of a Rasa NLU file (entity markup removed)."""
+    import re
+
+    texts = []
+    for block in yaml.safe_load(path.read_text())["nlu"]:
+        if "intent" not in block:
+            continue
+        for line in block["examples"].splitlines():
+            line = line.strip()
+            if line.startswith("- "):
+                texts.append(re.sub(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}", r"\1\2", line[2:]))
+    return texts
+
+
+def conversations(messages: Sequence[str], count: int, turns: int, seed: int) -> List[List[str]]:
+    """The same deterministic conversations on every run, so runs compare."""
+    rng = random.Random(seed)
+    return [rng.sample(list(messages), turns) for _ in range(count)]
+
+
+@dataclass
+class LoadResult:
+    concurrency: int
+    latencies_ms: List[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    errors: int = 0
+
+    def summary(self) -> Dict[str, float]:
+        return {
+            "requests": len(self.latencies_ms),
+            "errors": self.errors,
+            "p50_ms": round(percentile(self.latencies_ms, 50), 1),
+            "p95_ms": round(percentile(self.latencies_ms, 95), 1),
+            "p99_ms": round(percentile(self.latencies_ms, 99), 1),
+            "mean_ms": round(statistics.mean(self.latencies_ms), 1),
+            "throughput_msg_s": round(len(self.latencies_ms) / self.wall_s, 1),
+        }
+
+
+async def drive(url: str, convs: List[List[str]], concurrency: int, label: str, quiet: bool = False) -> LoadResult:
+    """Each worker holds one conversation at a time; a reply must have text."""
+    result = LoadResult(concurrency)
+    queue: asyncio.Queue = asyncio.Queue()
+    for i, conv in enumerate(convs):
+        queue.put_nowait((f"bench-{label}-{concurrency}-{i}", conv))
+    total = sum(len(c) for c in convs)
+    step = max(1, total // 10)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        while not queue.empty():
+            sender, conv = queue.get_nowait()
+            for message in conv:
+                started = time.perf_counter()
+                async with session.post(url, json={"sender": sender, "message": message}) as response:
+                    body = await response.json() if response.status == 200 else None
+                elapsed = (time.perf_counter() - started) * 1000
+                if not body or not any(m.get("text") for m in body):
+                    result.errors += 1
+                result.latencies_ms.append(elapsed)
+                if not quiet and len(result.latencies_ms) % step == 0:
+                    progress(f"{label}: {concurrency} at once, {len(result.latencies_ms)}/{total} messages")
+
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        result.wall_s = time.perf_counter() - started
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn(args: List[str], cwd: Path, log: Path, env: Dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for_answer(url: str, process: subprocess.Popen, log: Path, message: str, started: float) -> float:
+    """Seconds from `started` until the server gives a REST answer with text."""
+    import requests
+
+    while time.monotonic() - started < START_TIMEOUT:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            reply = requests.post(url, json={"sender": "bench-start", "message": message}, timeout=5)
+            if reply.ok and any(m.get("text") for m in reply.json()):
+                return time.monotonic() - started
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"no answer within {START_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Bot:
+    """What differs between the two bots; everything else is measured the same way."""
+    name: str
+    project: Path
+    messages: List[str]
+    endpoints: Optional[Path] = None
+    actions: bool = False
+    train_args: List[str] = field(default_factory=list)
+    run_args: List[str] = field(default_factory=list)
+
+
+def stock_bot(work: Path) -> Bot:
+    """The files `rasa init` copies, from the same Rasa install; its own NLU examples drive it."""
+    import rasa.cli
+
+    project = work / "stock"
+    shutil.copytree(Path(rasa.cli.__file__).parent / "initial_project", project,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return Bot("stock", project, nlu_messages(project / "data" / "nlu.yml"),
+               endpoints=project / "endpoints.yml")
+
+
+def our_bot(work: Path) -> Bot:
+    """The assistant as `make run` serves it; held-out questions it never trained on drive it."""
+    endpoints = work / "endpoints.yml"
+    endpoints.write_text(yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite",
+                                                           "db": str(work / "trackers.db")}}))
+    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, actions=True,
+               train_args=["--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
+               run_args=["--credentials", "credentials.yml"])
+
+
+def base_env(cache: Path) -> Dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "RASA_CACHE_DIRECTORY": str(cache)}
+
+
+def measure(bot: Bot, work: Path, args: argparse.Namespace) -> Dict:
+    """Train, start, load and stop one bot; returns its figures."""
+    env = base_env(work / f"cache-{bot.name}")
+    models = work / f"models-{bot.name}"
+    progress(f"{bot.name}: training from scratch")
+    started = time.monotonic()
+    subprocess.run([str(RASA), "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
+                   cwd=bot.project, env=env, check=True, stdout=(work / f"train-{bot.name}.log").open("w"),
+                   stderr=subprocess.STDOUT)
+    train_s = time.monotonic() - started
+    model = models / f"{bot.name}.tar.gz"
+    progress(f"{bot.name}: trained in {train_s:.0f}s, model {model.stat().st_size / 1e6:.1f} MB")
+
+    processes = []
+    started = time.monotonic()  # like `make run`: both servers start together
+    try:
+        endpoints = Path(bot.endpoints)
+        action_pid = None
+        if bot.actions:
+            action_port = free_port()
+            endpoints.write_text(endpoints.read_text() + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+            log = work / "actions.log"
+            actions = spawn([str(RASA), "run", "actions", "--actions", "actions", "--port", str(action_port)],
+                            ROOT, log, env)
+            processes.append(actions)
+            action_pid = actions.pid
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
+        log = work / f"rasa-{bot.name}.log"
+        rasa = spawn([str(RASA), "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
+                      *bot.run_args], bot.project, log, env)
+        processes.append(rasa)
+        progress(f"{bot.name}: starting the server")
+        first_answer_s = wait_for_answer(url, rasa, log, bot.messages[0], started)
+        progress(f"{bot.name}: first answer {first_answer_s:.1f}s after start")
+
+        asyncio.run(drive(url, conversations(bot.messages, 2, args.turns, seed=0), 1, f"{bot.name}-warm-up", quiet=True))
+        load = {}
+        for concurrency in CONCURRENCY:
+            convs = conversations(bot.messages, args.conversations * concurrency, args.turns, seed=concurrency)
+            outcome = asyncio.run(drive(url, convs, concurrency, bot.name))
+            load[f"c{concurrency}"] = outcome.summary()
+        return {
+            "train_s": round(train_s, 1),
+            "model_mb": round(model.stat().st_size / 1e6, 2),
+            "first_answer_s": round(first_answer_s, 1),
+            "rasa_peak_rss_mb": round(peak_rss_mb(rasa.pid), 0),
+            "action_peak_rss_mb": round(peak_rss_mb(action_pid), 0) if action_pid else None,
+            "load": load,
+        }
+    finally:
+        for process in reversed(processes):
+            stop(process)
+
+
+def ratios(ours: Dict, stock: Dict) -> Dict[str, float]:
+    """Ours divided by stock; below 1 is better for time and memory, above 1 for throughput."""
+    result = {}
+    for key in ("train_s", "model_mb", "first_answer_s", "rasa_peak_rss_mb"):
+        result[key] = round(ours[key] / stock[key], 2)
+    for level in ours["load"]:
+        for key in ("p50_ms", "p95_ms", "p99_ms", "throughput_msg_s"):
+            result[f"{key}_{level}"] = round(ours["load"][level][key] / stock["load"][level][key], 2)
+    return result
+
+
+def check_targets(ours: Dict, ratio: Dict[str, float]) -> Dict[str, Dict]:
+    values = {
+        "p50_ratio_c1": ratio["p50_ms_c1"],
+        "throughput_ratio_c10": ratio["throughput_msg_s_c10"],
+        "first_answer_s": ours["first_answer_s"],
+        "rasa_peak_rss_mb": ours["rasa_peak_rss_mb"],
+        "train_s": ours["train_s"],
+    }
+    checked = {}
+    for key, (label, op, limit) in TARGETS.items():
+        value = values[key]
+        met = value <= limit if op == "<=" else value >= limit
+        checked[key] = {"label": label, "value": value, "target": f"{op} {limit:g}", "met": met}
+    return checked
+
+
+def markdown(results: Dict) -> str:
+    ours, stock, ratio = results["ours"], results["stock"], results["ratios"]
+    rows = [("full training (s)", "train_s"), ("model size (MB)", "model_mb"),
+            ("start to first answer (s)", "first_answer_s"), ("Rasa server peak RSS (MB)", "rasa_peak_rss_mb")]
+    lines = [
+        "# Benchmarks: the assistant and the stock `rasa init` bot",
+        "",
+        f"Measured {results['date']} on {results['machine']} with `make bench` "
+        f"(commit {results['commit']}, Rasa {results['rasa']}). Both bots were trained from scratch and "
+        "served by the same Rasa install on loopback; the client ran on the same machine. "
+        f"Each conversation is {results['turns']} messages from a new sender: held-out questions for the "
+        "assistant, the stock bot's own NLU examples for the stock bot.",
+        "",
+        "| | assistant | stock bot | assistant / stock |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, key in rows:
+        lines.append(f"| {label} | {ours[key]} | {stock[key]} | {ratio[key]} |")
+    lines.append(f"| action server peak RSS (MB) | {ours['action_peak_rss_mb']} | none | |")
+    for level in ours["load"]:
+        n = level[1:]
+        for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
+            lines.append(f"| {label} latency, {n} at once (ms) | {ours['load'][level][key]} | "
+                         f"{stock['load'][level][key]} | {ratio[f'{key}_{level}']} |")
+        lines.append(f"| throughput, {n} at once (msg/s) | {ours['load'][level]['throughput_msg_s']} | "
+                     f"{stock['load'][level]['throughput_msg_s']} | {ratio[f'throughput_msg_s_{level}']} |")
+    lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
+    for check in results["targets"].values():
+        lines.append(f"| {check['label']} | {check['value']} | {check['target']} | {'yes' if check['met'] else 'no'} |")
+    lines += ["", "![latency and throughput](bench/bench.png)", ""]
+    return "\n".join(lines)
+
+
+def plot(results: Dict, path: Path) -> None:
+    """Latency percentiles per load level, then throughput: the two bots side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = list(results["ours"]["load"])
+    fig, axes = plt.subplots(1, len(levels) + 1, figsize=(4 * (len(levels) + 1), 4))
+    width, names = 0.38, {"ours": "assistant", "stock": "stock bot"}
+    for offset, name in ((-width / 2, "ours"), (width / 2, "stock")):
+        load = results[name]["load"]
+        for ax, level in zip(axes, levels):
+            ax.bar([i + offset for i in range(3)], [load[level][k] for k in ("p50_ms", "p95_ms", "p99_ms")],
+                   width, label=names[name])
+        axes[-1].bar([i + offset for i in range(len(levels))],
+                     [load[level]["throughput_msg_s"] for level in levels], width, label=names[name])
+    for ax, level in zip(axes, levels):
+        ax.set_xticks(range(3), ["p50", "p95", "p99"])
+        ax.set_title(f"latency, {level[1:]} conversation(s) at once")
+        ax.set_ylabel("ms")
+        ax.legend()
+    axes[-1].set_xticks(range(len(levels)), [f"{level[1:]} at once" for level in levels])
+    axes[-1].set_title("throughput")
+    axes[-1].set_ylabel("messages per second")
+    axes[-1].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=15,
+                        help="conversations per concurrent conversation slot (default 15)")
+    parser.add_argument("--turns", type=int, default=8, help="messages per conversation (default 8)")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = parser.parse_args(argv)
+
+    import rasa
+
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        work = Path(tmp)
+        results = {
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+            "commit": git_commit(), "rasa": rasa.__version__, "turns": args.turns,
+            "conversations_per_slot": args.conversations,
+        }
+        for bot in (our_bot(work), stock_bot(work)):
+            results[bot.name] = measure(bot, work, args)
+    results["ratios"] = ratios(results["ours"], results["stock"])
+    results["targets"] = check_targets(results["ours"], results["ratios"])
+
+    (args.out / "bench").mkdir(parents=True, exist_ok=True)
+    (args.out / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (args.out / "bench.md").write_text(markdown(results))
+    plot(results, args.out / "bench" / "bench.png")
+    print(markdown(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
