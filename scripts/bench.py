@@ -27,7 +27,10 @@ import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-RASA = ROOT / ".venv" / "bin" / "rasa"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+RASA = [str(ROOT / ".venv" / "bin" / "rasa")]
+# How `make run` starts the assistant (scripts/rasa_cli.py: the same Rasa, skops imported first).
+OUR_RASA = [str(PYTHON), str(ROOT / "scripts" / "rasa_cli.py")]
 HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 START_TIMEOUT = 300
 REQUEST_TIMEOUT = 60
@@ -90,12 +93,14 @@ class LoadResult:
     concurrency: int
     latencies_ms: List[float] = field(default_factory=list)
     wall_s: float = 0.0
-    errors: int = 0
+    errors: int = 0  # not HTTP 200
+    empty: int = 0  # HTTP 200 without any text (e.g. the stock bot's unmatched messages)
 
     def summary(self) -> Dict[str, float]:
         return {
             "requests": len(self.latencies_ms),
             "errors": self.errors,
+            "empty_replies": self.empty,
             "p50_ms": round(percentile(self.latencies_ms, 50), 1),
             "p95_ms": round(percentile(self.latencies_ms, 95), 1),
             "p99_ms": round(percentile(self.latencies_ms, 99), 1),
@@ -105,7 +110,7 @@ class LoadResult:
 
 
 async def drive(url: str, convs: List[List[str]], concurrency: int, label: str, quiet: bool = False) -> LoadResult:
-    """Each worker holds one conversation at a time; a reply must have text."""
+    """Each worker holds one conversation at a time; errors and textless replies are counted."""
     result = LoadResult(concurrency)
     queue: asyncio.Queue = asyncio.Queue()
     for i, conv in enumerate(convs):
@@ -121,8 +126,10 @@ async def drive(url: str, convs: List[List[str]], concurrency: int, label: str, 
                 async with session.post(url, json={"sender": sender, "message": message}) as response:
                     body = await response.json() if response.status == 200 else None
                 elapsed = (time.perf_counter() - started) * 1000
-                if not body or not any(m.get("text") for m in body):
+                if body is None:
                     result.errors += 1
+                elif not any(m.get("text") for m in body):
+                    result.empty += 1
                 result.latencies_ms.append(elapsed)
                 if not quiet and len(result.latencies_ms) % step == 0:
                     progress(f"{label}: {concurrency} at once, {len(result.latencies_ms)}/{total} messages")
@@ -181,6 +188,7 @@ class Bot:
     project: Path
     messages: List[str]
     endpoints: Optional[Path] = None
+    rasa: List[str] = field(default_factory=lambda: list(RASA))
     actions: bool = False
     train_args: List[str] = field(default_factory=list)
     run_args: List[str] = field(default_factory=list)
@@ -202,7 +210,7 @@ def our_bot(work: Path) -> Bot:
     endpoints = work / "endpoints.yml"
     endpoints.write_text(yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite",
                                                            "db": str(work / "trackers.db")}}))
-    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, actions=True,
+    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, rasa=OUR_RASA, actions=True,
                train_args=["--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
                run_args=["--credentials", "credentials.yml"])
 
@@ -218,7 +226,7 @@ def measure(bot: Bot, work: Path, args: argparse.Namespace) -> Dict:
     models = work / f"models-{bot.name}"
     progress(f"{bot.name}: training from scratch")
     started = time.monotonic()
-    subprocess.run([str(RASA), "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
+    subprocess.run([*bot.rasa, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
                    cwd=bot.project, env=env, check=True, stdout=(work / f"train-{bot.name}.log").open("w"),
                    stderr=subprocess.STDOUT)
     train_s = time.monotonic() - started
@@ -234,14 +242,14 @@ def measure(bot: Bot, work: Path, args: argparse.Namespace) -> Dict:
             action_port = free_port()
             endpoints.write_text(endpoints.read_text() + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
             log = work / "actions.log"
-            actions = spawn([str(RASA), "run", "actions", "--actions", "actions", "--port", str(action_port)],
+            actions = spawn([*bot.rasa, "run", "actions", "--actions", "actions", "--port", str(action_port)],
                             ROOT, log, env)
             processes.append(actions)
             action_pid = actions.pid
         port = free_port()
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         log = work / f"rasa-{bot.name}.log"
-        rasa = spawn([str(RASA), "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
+        rasa = spawn([*bot.rasa, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
                       *bot.run_args], bot.project, log, env)
         processes.append(rasa)
         progress(f"{bot.name}: starting the server")
@@ -320,6 +328,9 @@ def markdown(results: Dict) -> str:
                          f"{stock['load'][level][key]} | {ratio[f'{key}_{level}']} |")
         lines.append(f"| throughput, {n} at once (msg/s) | {ours['load'][level]['throughput_msg_s']} | "
                      f"{stock['load'][level]['throughput_msg_s']} | {ratio[f'throughput_msg_s_{level}']} |")
+        lines.append(f"| messages, {n} at once: sent / errors / replies without text | "
+                     + " | ".join(f"{results[b]['load'][level]['requests']} / {results[b]['load'][level]['errors']} / "
+                                  f"{results[b]['load'][level]['empty_replies']}" for b in ("ours", "stock")) + " | |")
     lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
     for check in results["targets"].values():
         lines.append(f"| {check['label']} | {check['value']} | {check['target']} | {'yes' if check['met'] else 'no'} |")

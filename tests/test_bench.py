@@ -46,7 +46,8 @@ def test_peak_rss_reads_the_kernel_high_water_mark():
 
 
 def _figures(p50: float, throughput: float, rss: float) -> dict:
-    load = {level: {"p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 3, "throughput_msg_s": throughput}
+    load = {level: {"p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 3, "throughput_msg_s": throughput,
+                    "requests": 80, "errors": 0, "empty_replies": 1}
             for level in ("c1", "c10")}
     return {"train_s": 60.0, "model_mb": 10.0, "first_answer_s": 12.0, "rasa_peak_rss_mb": rss,
             "action_peak_rss_mb": 100.0, "load": load}
@@ -72,6 +73,7 @@ def test_report_and_plot_are_written(tmp_path):
     text = bench.markdown(results)
     assert "| p50 latency, 1 at once (ms) | 15.0 | 30.0 | 0.5 |" in text
     assert "| throughput, 10 at once (msg/s) | 90.0 | 40.0 | 2.25 |" in text
+    assert "| messages, 1 at once: sent / errors / replies without text | 80 / 0 / 1 | 80 / 0 / 1 | |" in text
     bench.plot(results, tmp_path / "bench.png")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -84,6 +86,6 @@ def test_the_client_drives_whole_conversations_against_the_assistant(tmp_path, t
     finally:
         assistant.close()
     summary = result.summary()
-    assert summary["requests"] == 12 and summary["errors"] == 0
+    assert summary["requests"] == 12 and summary["errors"] == 0 and summary["empty_replies"] == 0
     assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     assert summary["throughput_msg_s"] > 0
