@@ -17,7 +17,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock browser web
+.PHONY: run test setup model shell actions validate clean lock browser web eval
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -45,6 +45,9 @@ $(SPACY)/meta.json: spacy_pipeline/config.cfg $(PATTERNS)
 
 $(MODEL): $(TRAINING) $(SPACY)/meta.json
 	$(RASA) train --fixed-model-name klonopin-faq --out models
+
+eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 25 min) -> docs/eval.md
+	$(PY) scripts/evaluate.py
 
 shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
