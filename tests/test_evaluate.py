@@ -173,7 +173,7 @@ CONFIGS = sorted((ROOT / "eval" / "configs").glob("*.yml"))
 
 
 def test_there_are_at_least_three_alternatives():
-    assert {p.stem for p in CONFIGS} >= {"no_spacy", "diet", "diet_30_epochs", "whitespace_tokenizer"}
+    assert {p.stem for p in CONFIGS} >= {"no_spacy", "diet", "diet_30_epochs", "spacy_tokens"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
