@@ -58,7 +58,7 @@ shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
 
 actions: $(VENV)/.installed  ## only the action server
-	$(RASA) run actions --actions actions --port 5055
+	$(VENV)/bin/rasa run actions --actions actions --port 5055
 
 browser:  ## the headless Chromium the browser tests drive (apt-get install when missing)
 	scripts/ensure-browser.sh

@@ -10,7 +10,7 @@ RASA_PORT=${RASA_PORT:-5005}
 WEB_PORT=${WEB_PORT:-8080}
 CORS_ORIGIN=${CORS_ORIGIN:-http://localhost:$WEB_PORT}
 
-"${RASA[@]}" run actions --actions actions --port "$ACTIONS_PORT" &
+.venv/bin/rasa run actions --actions actions --port "$ACTIONS_PORT" &
 actions_pid=$!
 web_pid=
 trap 'kill "$actions_pid" $web_pid 2>/dev/null || true' EXIT INT TERM

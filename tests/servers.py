@@ -62,7 +62,7 @@ class Assistant:
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.db}"\n'
         )
-        self.actions = start([*RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+        self.actions = start([str(ROOT / ".venv" / "bin" / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
                              tmp / "actions.log")
         rasa_args = [*RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
                      "--credentials", "credentials.yml", "--port", str(self.rasa_port)]

@@ -68,7 +68,7 @@ def test_ratios_and_targets():
 def test_report_and_plot_are_written(tmp_path):
     ours, stock = _figures(15.0, 90.0, 600.0), _figures(30.0, 40.0, 1100.0)
     ratio = bench.ratios(ours, stock)
-    results = {"date": "2026-11-21", "machine": "2 cores", "commit": "abc", "rasa": "3.6.21", "turns": 8,
+    results = {"date": "2026-11-21", "machine": "2 cores", "commit": "abc", "rasa": "3.6.21", "turns": 8, "rounds": 3,
                "ours": ours, "stock": stock, "ratios": ratio, "targets": bench.check_targets(ours, ratio)}
     text = bench.markdown(results)
     assert "| p50 latency, 1 at once (ms) | 15.0 | 30.0 | 0.5 |" in text
@@ -89,3 +89,10 @@ def test_the_client_drives_whole_conversations_against_the_assistant(tmp_path, t
     assert summary["requests"] == 12 and summary["errors"] == 0 and summary["empty_replies"] == 0
     assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"]
     assert summary["throughput_msg_s"] > 0
+
+
+def test_rounds_pool_latencies_and_wall_time():
+    first, second = bench.LoadResult(10, [10.0, 20.0], 1.0, 0, 1), bench.LoadResult(10, [30.0], 0.5, 1, 0)
+    pooled = first.extend(second).summary()
+    assert pooled["requests"] == 3 and pooled["errors"] == 1 and pooled["empty_replies"] == 1
+    assert pooled["p50_ms"] == 20.0 and pooled["throughput_msg_s"] == 2.0
