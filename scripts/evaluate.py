@@ -147,7 +147,8 @@ def select(results: Dict[str, Dict[str, Any]]) -> Tuple[Optional[str], str]:
     A missed crisis message is the worst error this assistant can make, so a config
     below 100% crisis recall on the held-out set is never chosen; nor is one that
     finds fewer held-out entities than config.yml, because the mixing answers depend
-    on the substance entity. Among the rest the best cross-validated macro-F1 wins;
+    on the substance entity; nor one whose model fails on an empty or blank message,
+    because then the person gets no reply at all. Among the rest the best cross-validated macro-F1 wins;
     configs within one point of it count as tied and the tie goes to held-out
     accuracy, then to the shorter training time.
     """
@@ -156,6 +157,8 @@ def select(results: Dict[str, Dict[str, Any]]) -> Tuple[Optional[str], str]:
     for name, r in results.items():
         if r.get("crisis_recall") is None:
             refusals[name] = "not tested on the held-out set"
+        elif r.get("handles_empty") is False:
+            refusals[name] = "its model fails on an empty or blank message (no reply at all)"
         elif r["crisis_recall"] < 1.0:
             refusals[name] = f"missed {len(r.get('crisis_missed', [])) or 'a'} held-out crisis message(s)"
         elif baseline is not None and (r.get("entity_recall") or 0.0) < baseline:
@@ -479,6 +482,7 @@ def run_holdout(name: str, config: Path, out: Path) -> Dict[str, Any]:
         with quiet_stdout():
             result = asyncio.run(run_evaluation(HOLDOUT, processor, str(out), domain_path=DOMAIN))
         deployed = asyncio.run(parse_as_deployed(processor, holdout_examples()))
+        handles_empty = asyncio.run(parses_empty_messages(processor))
     keep_only(out)
     evaluation = result["intent_evaluation"]
     return {
@@ -490,7 +494,21 @@ def run_holdout(name: str, config: Path, out: Path) -> Dict[str, Any]:
         "entity_recall": entity_recall(deployed),
         "holdout_confused_pairs": confused_pairs(evaluation["errors"]),
         "train_seconds": round(seconds, 1),
+        "handles_empty": handles_empty,
     }
+
+
+async def parses_empty_messages(processor: Any) -> bool:
+    """People send empty and blank messages; a pipeline that raises on them leaves the
+    person without a reply (Rasa 3.6's LogisticRegressionClassifier does)."""
+    from rasa.core.channels.channel import UserMessage
+
+    try:
+        for text in ("", "   "):
+            await processor.parse_message(UserMessage(text))
+    except Exception:  # noqa: BLE001  any failure means no reply
+        return False
+    return True
 
 
 async def parse_as_deployed(processor: Any, examples: Sequence[Any]) -> List[Dict[str, Any]]:

@@ -115,6 +115,14 @@ def test_selection_refuses_a_config_that_finds_fewer_entities_than_config_yml():
     assert "`no_entities` refused" in why and "`fewer` refused" in why
 
 
+def test_selection_refuses_a_config_whose_model_fails_on_an_empty_message():
+    crashes = result(0.80, 0.95, 1.0, 10)
+    crashes["handles_empty"] = False
+    winner, why = evaluate.select({"config": result(0.70, 0.90, 1.0, 60), "crashes": crashes})
+    assert winner == "config"
+    assert "`crashes` refused" in why and "empty" in why
+
+
 def test_selection_chooses_nothing_when_every_config_misses_a_crisis_message():
     assert evaluate.select({"config": result(0.7, 0.9, 0.9, 60)})[0] is None
     assert evaluate.select({"config": result(0.7, 0.9, None, 60)})[0] is None
@@ -173,7 +181,7 @@ CONFIGS = sorted((ROOT / "eval" / "configs").glob("*.yml"))
 
 
 def test_there_are_at_least_three_alternatives():
-    assert {p.stem for p in CONFIGS} >= {"no_spacy", "diet", "diet_30_epochs", "spacy_tokens"}
+    assert {p.stem for p in CONFIGS} >= {"no_spacy", "logistic_regression", "diet_30_epochs", "spacy_tokens"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
