@@ -6,9 +6,7 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# The rasa command with skops imported first (see scripts/rasa_cli.py): 10 s off
-# every start and training of a model with LogisticRegressionClassifier.
-RASA   := $(PY) scripts/rasa_cli.py
+RASA   := $(VENV)/bin/rasa
 MODEL  := models/klonopin-faq.tar.gz
 SPACY  := build/spacy_en
 PATTERNS := build/entity_patterns.jsonl
@@ -58,7 +56,7 @@ shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
 
 actions: $(VENV)/.installed  ## only the action server
-	$(VENV)/bin/rasa run actions --actions actions --port 5055
+	$(RASA) run actions --actions actions --port 5055
 
 browser:  ## the headless Chromium the browser tests drive (apt-get install when missing)
 	scripts/ensure-browser.sh

@@ -27,10 +27,7 @@ import aiohttp
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHON = ROOT / ".venv" / "bin" / "python"
 RASA = [str(ROOT / ".venv" / "bin" / "rasa")]
-# How `make run` starts the assistant (scripts/rasa_cli.py: the same Rasa, skops imported first).
-OUR_RASA = [str(PYTHON), str(ROOT / "scripts" / "rasa_cli.py")]
 HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 START_TIMEOUT = 300
 REQUEST_TIMEOUT = 60
@@ -195,7 +192,6 @@ class Bot:
     project: Path
     messages: List[str]
     endpoints: Optional[Path] = None
-    rasa: List[str] = field(default_factory=lambda: list(RASA))
     actions: bool = False
     train_args: List[str] = field(default_factory=list)
     run_args: List[str] = field(default_factory=list)
@@ -217,7 +213,7 @@ def our_bot(work: Path) -> Bot:
     endpoints = work / "endpoints.yml"
     endpoints.write_text(yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite",
                                                            "db": str(work / "trackers.db")}}))
-    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, rasa=OUR_RASA, actions=True,
+    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, actions=True,
                train_args=["--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
                run_args=["--credentials", "credentials.yml"])
 
@@ -242,7 +238,7 @@ def train(bot: Bot, work: Path) -> Dict:
     models = work / f"models-{bot.name}"
     progress(f"{bot.name}: training from scratch")
     started = time.monotonic()
-    subprocess.run([*bot.rasa, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
+    subprocess.run([*RASA, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
                    cwd=bot.project, env=base_env(work / f"cache-{bot.name}"), check=True,
                    stdout=(work / f"train-{bot.name}.log").open("w"), stderr=subprocess.STDOUT)
     train_s = time.monotonic() - started
@@ -269,7 +265,7 @@ def serve(bot: Bot, model: Path, work: Path) -> Served:
         port = free_port()
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         log = work / f"rasa-{bot.name}.log"
-        rasa = spawn([*bot.rasa, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
+        rasa = spawn([*RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
                       *bot.run_args], bot.project, log, env)
         processes.append(rasa)
         progress(f"{bot.name}: starting the server")

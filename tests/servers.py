@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import ROOT
 
-RASA = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "rasa_cli.py")]  # as `make run` starts it
+RASA = str(ROOT / ".venv" / "bin" / "rasa")
 START_TIMEOUT = 240
 
 
@@ -62,9 +62,9 @@ class Assistant:
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.db}"\n'
         )
-        self.actions = start([str(ROOT / ".venv" / "bin" / "rasa"), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+        self.actions = start([RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
                              tmp / "actions.log")
-        rasa_args = [*RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
+        rasa_args = [RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
                      "--credentials", "credentials.yml", "--port", str(self.rasa_port)]
         if cors:
             rasa_args += ["--cors", cors]
