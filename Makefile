@@ -49,7 +49,7 @@ $(MODEL): $(TRAINING) $(SPACY)/meta.json
 eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 25 min) -> docs/eval.md
 	$(PY) scripts/evaluate.py
 
-bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 12 min) -> docs/bench.md
+bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
 	$(PY) scripts/bench.py
 
 shell: $(MODEL)  ## talk to the assistant in the terminal
