@@ -65,18 +65,10 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def nlu_messages(path: Path) -> List[str]:
-    """Plain example texts of a Rasa NLU file (entity markup removed)."""
-    import re
+    """Plain example texts of a Rasa NLU file, read by Rasa's own loader (no entity markup)."""
+    from rasa.shared.nlu.training_data.loading import load_data
 
-    texts = []
-    for block in yaml.safe_load(path.read_text())["nlu"]:
-        if "intent" not in block:
-            continue
-        for line in block["examples"].splitlines():
-            line = line.strip()
-            if line.startswith("- "):
-                texts.append(re.sub(r"\[([^\]]+)\]\([^)]*\)|\[([^\]]+)\]\{[^}]*\}", r"\1\2", line[2:]))
-    return texts
+    return [example.get("text") for example in load_data(str(path)).intent_examples]
 
 
 def conversations(messages: Sequence[str], count: int, turns: int, seed: int) -> List[List[str]]:
