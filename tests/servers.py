@@ -1,8 +1,7 @@
 """Starting the action server and the Rasa server for real, on free ports,
 with a throw-away SQLite tracker store. Used by the end-to-end, SMS and browser tests."""
+import importlib.util
 import os
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -13,13 +12,13 @@ import requests
 from tests.conftest import ROOT
 
 RASA = str(ROOT / ".venv" / "bin" / "rasa")
+
+# scripts/bench.py starts and stops servers the same way; one copy serves both.
+_spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+free_port, stop = bench.free_port, bench.stop
 START_TIMEOUT = 240
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -40,16 +39,6 @@ def start(args: List[str], log: Path, extra_env: Optional[Dict[str, str]] = None
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **(extra_env or {})}
     return subprocess.Popen(args, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
                             env=env, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class Assistant:

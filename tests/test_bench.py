@@ -1,16 +1,11 @@
 """The benchmark's own arithmetic and its REST client, against a real assistant."""
 import asyncio
-import importlib.util
 import os
 
 import pytest
 
-from tests.conftest import HOLDOUT, ROOT
-from tests.servers import Assistant
-
-spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
-bench = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(bench)
+from tests.conftest import HOLDOUT
+from tests.servers import Assistant, bench
 
 
 def test_percentile_is_nearest_rank():
