@@ -28,7 +28,7 @@ class CrisisGuard(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"crisis_intents": ["crisis_suicide", "crisis_overdose"], "min_confidence": 0.2}
+        return {"crisis_intents": ["crisis_suicide", "crisis_emergency"], "min_confidence": 0.2}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.crisis_intents = set(config["crisis_intents"])

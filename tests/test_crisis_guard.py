@@ -15,7 +15,7 @@ def classified(top: str, ranking):
                          if top == "nlu_fallback" else ranking})
 
 
-@pytest.mark.parametrize("crisis", ["crisis_suicide", "crisis_overdose"])
+@pytest.mark.parametrize("crisis", ["crisis_suicide", "crisis_emergency"])
 def test_a_fallback_whose_best_guess_is_a_crisis_becomes_that_crisis(crisis):
     message = classified("nlu_fallback", [(crisis, 0.41), ("ask_overdose", 0.38)])
     GUARD.process([message])
@@ -24,7 +24,7 @@ def test_a_fallback_whose_best_guess_is_a_crisis_becomes_that_crisis(crisis):
 
 
 def test_a_fallback_whose_best_guess_is_not_a_crisis_stays_a_fallback():
-    message = classified("nlu_fallback", [("ask_overdose", 0.41), ("crisis_overdose", 0.38)])
+    message = classified("nlu_fallback", [("ask_overdose", 0.41), ("crisis_emergency", 0.38)])
     GUARD.process([message])
     assert message.get("intent")["name"] == "nlu_fallback"
 

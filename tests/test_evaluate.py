@@ -60,12 +60,12 @@ def row(intent: str, predicted: str, entities=(), found=()) -> Dict[str, Any]:
 def test_crisis_recall_counts_only_crisis_examples_and_a_fallback_is_a_miss():
     predictions = [
         row("crisis_suicide", "crisis_suicide"),
-        row("crisis_overdose", "nlu_fallback"),
+        row("crisis_emergency", "nlu_fallback"),
         row("ask_uses", "ask_side_effects"),
     ]
     assert evaluate.crisis_recall(predictions) == 0.5
     assert evaluate.crisis_recall(predictions[2:]) is None
-    assert evaluate.missed_crisis(predictions) == [("crisis_overdose text", "crisis_overdose", "nlu_fallback")]
+    assert evaluate.missed_crisis(predictions) == [("crisis_emergency text", "crisis_emergency", "nlu_fallback")]
     assert evaluate.deployed_accuracy(predictions) == pytest.approx(1 / 3)
 
 

@@ -106,14 +106,14 @@ def test_default_helplines_are_the_public_us_lines(kb):
 
 
 def test_crisis_responses_name_their_helplines(kb, domain):
-    assert set(kb.crisis_lines) == {"utter_crisis_suicide", "utter_crisis_overdose"}
+    assert set(kb.crisis_lines) == {"utter_crisis_suicide", "utter_crisis_emergency"}
     for response, lines in kb.crisis_lines.items():
         text = domain["responses"][response][0]["text"]
         for line in lines:
             assert kb.helplines[line].number in text, f"{response} lacks {kb.helplines[line].name}"
     suicide = domain["responses"]["utter_crisis_suicide"][0]["text"]
     assert suicide.index("988") < suicide.index("911"), "988 comes first for suicidal thoughts"
-    overdose = domain["responses"]["utter_crisis_overdose"][0]["text"]
+    overdose = domain["responses"]["utter_crisis_emergency"][0]["text"]
     assert overdose.index("911") < overdose.index("1-800-222-1222"), "911 comes first in an overdose"
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import HOLDOUT, nlu_examples, without_markup
 
-CRISIS = ("crisis_suicide", "crisis_overdose")
+CRISIS = ("crisis_suicide", "crisis_emergency")
 MIN_ACCURACY = 0.90
 
 
