@@ -1,5 +1,5 @@
 """Sourced answers and the "where is that from?" follow-up."""
-from typing import Any, Dict, List, Text, Tuple
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
@@ -22,8 +22,23 @@ def named_substances(tracker: Tracker) -> List[Tuple[str, str]]:
     return found
 
 
+def asked_with_crisis(tracker: Tracker) -> Optional[str]:
+    """The topic of a question asked in the same message as a crisis, if any.
+
+    The crisis detector (nlu_components/crisis_detector.py) keeps the topic
+    classifier's confident guess under latest_message["crisis"]["question"].
+    """
+    crisis = (tracker.latest_message or {}).get("crisis") or {}
+    question = crisis.get("question") or {}
+    return question.get("name")
+
+
 class ActionAnswer(Action):
-    """Answers any answering intent from knowledge/answers.yml."""
+    """Answers any answering intent from knowledge/answers.yml.
+
+    After a crisis reply it answers the question asked with the crisis, if the
+    knowledge base allows that topic after a crisis, and otherwise says nothing.
+    """
 
     def name(self) -> Text:
         return "action_answer"
@@ -33,6 +48,10 @@ class ActionAnswer(Action):
     ) -> List[Dict[Text, Any]]:
         kb = knowledge_base()
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
+        if intent in kb.crisis_intents:
+            intent = asked_with_crisis(tracker) or ""
+            if intent not in kb.after_crisis:
+                return []
         substances = named_substances(tracker)
         key = kb.answer_for(intent, [value for value, _ in substances])
         if key not in kb.answers:

@@ -55,6 +55,12 @@ class KnowledgeBase:
     seek_help: Dict[str, SeekHelp]
     substances: Dict[str, str]
     crisis_lines: Dict[str, List[str]]
+    after_crisis: List[str] = field(default_factory=list)
+
+    @property
+    def crisis_intents(self) -> List[str]:
+        """crisis_suicide for utter_crisis_suicide: each crisis reply is named after its intent."""
+        return [response[len("utter_"):] for response in self.crisis_lines]
 
     def answer_for(self, intent: str, substances: Sequence[str] = ()) -> str:
         """The answer key for an intent; mixing questions depend on the substance.
@@ -111,6 +117,7 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
         seek_help={k: SeekHelp(**v) for k, v in helplines_file["seek_help"].items()},
         substances=answers_file.get("substances", {}),
         crisis_lines=helplines_file.get("crisis_lines", {}),
+        after_crisis=answers_file.get("after_crisis", []),
     )
 
 
