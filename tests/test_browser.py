@@ -40,6 +40,7 @@ SCRIPT_MESSAGE = '<script>window.__injected = 1</script><img src="x" onerror="wi
 
 REPLIES = ".kf-msg.kf-bot:not(.kf-intro), .kf-msg.kf-notice"
 SENT = ".kf-msg.kf-user p"  # what the person sent, as shown
+MIN_TARGET = 44  # px, WCAG 2.5.5 target size
 
 
 def serve_web(tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None,
@@ -156,6 +157,29 @@ def stored(page: Page) -> dict:
     return json.loads(page.evaluate("localStorage.getItem('klonopin-faq-chat')"))
 
 
+def link_sizes(links: Locator) -> List[Dict]:
+    """Text, href and bounding box of each link, as laid out on screen."""
+    return [{"text": " ".join(link.inner_text().split()), "href": link.get_attribute("href"), **link.bounding_box()}
+            for link in links.all()]
+
+
+def assert_large_targets(links: Locator, minimum: int = MIN_TARGET) -> List[Dict]:
+    sizes = link_sizes(links)
+    assert sizes
+    small = [s for s in sizes if s["height"] < minimum or s["width"] < minimum]
+    assert not small, f"targets under {minimum} px: {small}"
+    return sizes
+
+
+def assert_named_by_visible_text(links: Locator) -> None:
+    """Each link's accessible name starts with its visible text (WCAG 2.5.3; axe's label-content-name-mismatch)."""
+    assert links.count()
+    for link in links.all():
+        words = link.inner_text().split()
+        assert words, link.evaluate("a => a.outerHTML")
+        expect(link).to_have_accessible_name(re.compile(r"^\s*" + r"\s+".join(map(re.escape, words)) + r"(\W|$)"))
+
+
 CONTRAST_JS = """
 () => {
   const parse = c => { const p = c.match(/[\\d.]+/g).map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
@@ -220,7 +244,8 @@ def test_help_bar_has_tap_to_call_links_from_helplines_json(open_page, web):
     for href in ("tel:988", "sms:988", "tel:911", "tel:18006624357"):
         assert href in links
         expect(bar.locator(f'a[href="{href}"]')).to_be_visible()
-    expect(bar.locator('a[href="tel:988"]')).to_have_accessible_name("Call 988 Suicide & Crisis Lifeline, 988")
+    expect(bar.locator('a[href="tel:988"]')).to_have_accessible_name("Call 988, 988 Suicide & Crisis Lifeline")
+    expect(bar.locator('a[href="tel:911"]')).to_have_accessible_name("Call 911, Emergency services")
 
     # Still there, and on screen, with the chat open on a phone-sized screen.
     phone = open_page(f"{web}/", viewport=MOBILE)
@@ -254,6 +279,27 @@ def test_help_bar_works_without_javascript(open_page, web):
     page = open_page(f"{web}/", java_script_enabled=False)
     links = hrefs(page.locator("#kf-helpbar"))
     assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["rendered", "static"])
+def test_help_bar_links_are_large_on_a_phone_and_named_by_their_text(open_page, web, javascript):
+    """44 px targets at phone size; "Call 1-800-222-1222" is not named "Call Poison Help, ...".
+    Both the bar widget.js renders from /helplines.json and the one in index.html."""
+    phone = open_page(f"{web}/", viewport=MOBILE, java_script_enabled=javascript)
+    if javascript:
+        expect(phone.locator(".kf-launcher")).to_be_visible()  # built after /helplines.json arrived
+    links = phone.locator("#kf-helpbar a")
+    expect(links).to_have_count(5)
+    sizes = assert_large_targets(links)
+    for link in links.all():
+        expect(link).to_be_in_viewport(ratio=1)
+    assert_named_by_visible_text(links)
+    expect(phone.locator('#kf-helpbar a[href="tel:18002221222"]')).to_have_accessible_name(
+        "Call 1-800-222-1222, Poison Help")
+    print("help bar at 375 px:", [(s["text"], round(s["height"], 1)) for s in sizes])
+
+    desktop = open_page(f"{web}/", java_script_enabled=javascript)
+    assert_named_by_visible_text(desktop.locator("#kf-helpbar a"))
 
 
 def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
@@ -516,6 +562,7 @@ def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
     expect(notice).to_contain_text("didn't answer within 10 seconds")
     links = hrefs(notice)
     assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
+    assert_named_by_visible_text(notice.locator("a"))
     expect(page.locator(".kf-typing-on")).to_have_count(0)
     page.screenshot(path=str(DOCS / "widget-timeout.png"))
 

@@ -152,15 +152,18 @@
       .catch(function () { /* keep the built-in lines and the static bar */ });
   }
 
+  /** "Call 911" / "Text 988" links. The accessible name starts with the visible text and then
+   *  names the line ("Call 911, Emergency services"), so a voice-control user can say what
+   *  they see (WCAG 2.5.3, axe-core's label-content-name-mismatch). */
   function callLinks(line) {
     var links = [];
     if (line.call) {
       links.push(el("a", { href: "tel:" + line.call, class: "kf-call",
-        "aria-label": "Call " + line.name + ", " + line.number }, ["Call " + line.number]));
+        "aria-label": "Call " + line.number + ", " + line.name }, ["Call " + line.number]));
     }
     if (line.text) {
       links.push(el("a", { href: "sms:" + line.text, class: "kf-call",
-        "aria-label": "Text " + line.name + ", " + line.number }, ["Text " + line.number]));
+        "aria-label": "Text " + line.number + ", " + line.name }, ["Text " + line.number]));
     }
     return links;
   }
