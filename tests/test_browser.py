@@ -5,8 +5,8 @@ only from serve_web.py's --rasa-url (via /config.json), never from its own URL. 
 (`scripts/ensure-browser.sh` installs it; `make test` runs that first).
 
 The test that stops the Rasa server is the last one in this file on purpose.
-Screenshots go to docs/ (widget.png, widget-mobile.png, widget-timeout.png,
-widget-offline.png).
+Screenshots go to docs/ (widget.png, widget-mobile.png, widget-crisis.png,
+widget-timeout.png, widget-offline.png).
 """
 import json
 import os
@@ -40,7 +40,11 @@ SCRIPT_MESSAGE = '<script>window.__injected = 1</script><img src="x" onerror="wi
 
 REPLIES = ".kf-msg.kf-bot:not(.kf-intro), .kf-msg.kf-notice"
 SENT = ".kf-msg.kf-user p"  # what the person sent, as shown
+CARD = ".kf-msg.kf-crisis"  # a reply with tel:/sms: buttons
+CARD_LINKS = ".kf-crisis-actions a"
+CRISIS_LINKS = [("Call 988", "tel:988"), ("Text 988", "sms:988"), ("Call 911", "tel:911")]
 MIN_TARGET = 44  # px, WCAG 2.5.5 target size
+DIAL_HREF = re.compile(r"(tel|sms):\+?[0-9]+")
 
 
 def serve_web(tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None,
@@ -178,6 +182,37 @@ def assert_named_by_visible_text(links: Locator) -> None:
         words = link.inner_text().split()
         assert words, link.evaluate("a => a.outerHTML")
         expect(link).to_have_accessible_name(re.compile(r"^\s*" + r"\s+".join(map(re.escape, words)) + r"(\W|$)"))
+
+
+LIVE_REGIONS_JS = """
+card => {
+  const live = e => e.hasAttribute('aria-live') || ['alert', 'status', 'log', 'marquee', 'timer'].includes(e.getAttribute('role'));
+  const around = [];
+  for (let e = card; e; e = e.parentElement) if (live(e)) around.push(e.getAttribute('role') + '/' + e.getAttribute('aria-live'));
+  return {around, inside: [...card.querySelectorAll('*')].filter(live).length};
+}
+"""
+
+
+def assert_crisis_card(card: Locator, expected=CRISIS_LINKS) -> List[Dict]:
+    """A crisis card: set apart, a heading, the expected Call/Text links (large, named by their
+    text, dial strings only), announced by the log alone."""
+    expect(card).to_have_class(re.compile(r"\bkf-crisis\b"))
+    expect(card.get_by_role("heading", name="Get help now")).to_be_visible()
+    links = card.locator(CARD_LINKS)
+    expect(links).to_have_text([title for title, _ in expected])
+    assert [a.get_attribute("href") for a in links.all()] == [href for _, href in expected]
+    assert all(DIAL_HREF.fullmatch(href) for href in hrefs(card)), hrefs(card)
+    assert_named_by_visible_text(links)
+    # Looks unlike an ordinary answer: a strong coloured border and its own background.
+    style = card.evaluate("c => { const s = getComputedStyle(c); return [parseFloat(s.borderLeftWidth), s.borderLeftColor, s.backgroundColor]; }")
+    plain = card.page.evaluate("() => { const s = getComputedStyle(document.querySelector('.kf-log')); return s.backgroundColor; }")
+    assert style[0] >= 4 and style[1] not in ("rgb(208, 215, 222)", "rgb(255, 255, 255)"), style
+    assert style[2] not in ("rgb(255, 255, 255)", plain), style
+    # Announced once: by the conversation log it is added to, and by nothing inside or around it.
+    regions = card.evaluate(LIVE_REGIONS_JS)
+    assert regions == {"around": ["log/polite"], "inside": 0}, regions
+    return assert_large_targets(links)
 
 
 CONTRAST_JS = """
@@ -451,10 +486,109 @@ def test_history_and_sender_survive_a_reload(chat):
     assert stored(chat)["sender"] != sender
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, MOBILE], ids=["desktop", "phone"])
+def test_a_crisis_message_shows_a_crisis_card_with_large_call_and_text_links(open_page, web, viewport):
+    page = open_page(f"{web}/", viewport=viewport)
+    open_chat(page)
+    card = ask(page, "i want to kill myself")
+    sizes = assert_crisis_card(card)
+    expect(card).to_contain_text("Suicide & Crisis Lifeline")
+    for link in card.locator(CARD_LINKS).all():  # on screen as the reply arrives, not below the fold
+        expect(link).to_be_in_viewport(ratio=1)
+    # Every number in the text that has a large button is not linked a second time.
+    assert sorted(hrefs(card)) == sorted(href for _, href in CRISIS_LINKS), hrefs(card)
+    assert_contrast_aa(page)
+    if viewport == MOBILE:
+        # Large on a 375 px screen, not just tall: together the links fill the card's width.
+        row = card.locator(".kf-crisis-actions").bounding_box()
+        span = max(s["x"] + s["width"] for s in sizes) - min(s["x"] for s in sizes)
+        assert span >= 0.95 * row["width"] and all(s["height"] >= 48 for s in sizes), (row, sizes)
+        page.screenshot(path=str(DOCS / "widget-crisis.png"))
+    print(f"crisis card links at {viewport['width']} px:", [(s["text"], round(s["height"], 1), round(s["width"], 1)) for s in sizes])
+
+    # Still a card after a reload, rendered again from localStorage.
+    assert [b["payload"] for b in stored(page)["messages"][-1]["buttons"]] == [href for _, href in CRISIS_LINKS]
+    page.reload()
+    expect(page.locator(".kf-msg")).to_have_count(2)
+    assert_crisis_card(page.locator(CARD))
+
+
+def test_clicking_a_call_or_text_link_sends_nothing_to_the_assistant(chat, assistant):
+    open_chat(chat)
+    card = ask(chat, "my friend took a bunch of pills and won't wake up")
+    assert_crisis_card(card, [("Call 911", "tel:911"), ("Call Poison Help 1-800-222-1222", "tel:18002221222")])
+    expect(card.locator(CARD_LINKS).last).to_have_accessible_name("Call Poison Help 1-800-222-1222")
+
+    posted = []
+    chat.on("request", lambda request: posted.append(request.post_data) if request.url == assistant.webhook else None)
+    # Runs after the widget's own handlers: records whether they let the link do its job
+    # (dial), then stops headless Chromium from trying to open a phone app.
+    chat.evaluate("""() => { window.__clicks = [];
+      window.addEventListener('click', e => { const a = e.target.closest('a');
+        if (a) { window.__clicks.push([a.getAttribute('href'), e.defaultPrevented]); e.preventDefault(); } }); }""")
+    sent = chat.locator(SENT).count()
+    links = card.locator(CARD_LINKS)
+    links.first.click()
+    links.last.focus()
+    chat.keyboard.press("Enter")
+    chat.wait_for_timeout(1000)
+    assert chat.evaluate("window.__clicks") == [["tel:911", False], ["tel:18002221222", False]]
+    assert posted == []
+    expect(chat.locator(SENT)).to_have_count(sent)
+    expect(chat.locator(".kf-typing-on")).to_have_count(0)
+
+
+def test_crisis_card_links_only_digits_and_keeps_other_buttons_as_suggestions(chat, assistant):
+    """Faked at the network: a crisis reply between two plain messages, with odd payloads."""
+    buttons = [{"title": "Call 988", "payload": "tel:988"},
+               {"title": "Quitting safely", "payload": "/ask_quitting"},
+               {"title": "Text us", "payload": "sms:+15550100"},
+               {"title": "Bad 1", "payload": "tel:988;ext=1"},
+               {"title": "Bad 2", "payload": "sms:javascript:alert(1)"},
+               {"title": "Bad 3", "payload": "tel:"},
+               {"title": "Bad 4", "payload": "tel:+1 800 222 1222"},
+               {"title": "Bad 5", "payload": " TEL:911?body=x"},
+               {"title": "Call Poison Help", "payload": "TEL:18002221222"}]
+    crisis = [{"recipient_id": "x", "text": "Before the crisis."},
+              {"recipient_id": "x", "text": "Call 988 or 911 now.", "buttons": buttons},
+              {"recipient_id": "x", "text": "After the crisis."}]
+    posted = []
+
+    def reply(route):
+        message = json.loads(route.request.post_data)["message"]
+        posted.append(message)
+        body = crisis if message == "help" else [{"recipient_id": "x", "text": "About quitting."}]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body),
+                      headers={"Access-Control-Allow-Origin": "*"})
+
+    chat.route(assistant.webhook, reply)
+    open_chat(chat)
+    ask(chat, "help")
+    replies = chat.locator(REPLIES)
+    expect(replies).to_have_count(3)  # the crisis reply is a card of its own
+    expect(replies.nth(0)).to_have_text("Assistant: Before the crisis.")
+    expect(replies.nth(2)).to_have_text("Assistant: After the crisis.")
+    expect(chat.locator(CARD)).to_have_count(1)
+    card = replies.nth(1)
+    assert_crisis_card(card, [("Call 988", "tel:988"), ("Text us +15550100", "sms:+15550100"),
+                              ("Call Poison Help 1-800-222-1222", "tel:18002221222")])
+    expect(card).not_to_contain_text("Bad")
+    assert hrefs(card) == ["tel:911", "tel:988", "sms:+15550100", "tel:18002221222"]  # 911 has no button: inline
+
+    suggestions = card.get_by_role("group", name="Suggestions").get_by_role("button")
+    expect(suggestions).to_have_text(["Quitting safely"])
+    expect(card.get_by_role("button")).to_have_count(1)
+    suggestions.click()
+    expect(chat.locator(SENT).last).to_have_text("Quitting safely")
+    wait_for_replies(chat, 3)
+    assert posted == ["help", "/ask_quitting"]
+
+
 def test_a_crisis_message_shows_988(open_page, web):
     page = open_page(f"{web}/", viewport=MOBILE)
     open_chat(page)
     reply = ask(page, "i want to end it")
+    assert_crisis_card(reply)  # a veiled message gets the card too
     expect(reply).to_contain_text("988")
     expect(reply.locator('a[href="tel:988"]')).to_be_visible()
     expect(reply.locator('a[href="tel:911"]').first).to_be_visible()
@@ -467,6 +601,7 @@ def test_asking_for_someone_to_talk_to_lists_every_helpline_with_call_and_text_l
     links = hrefs(reply)
     assert {"tel:988", "sms:988", "tel:911", "tel:18002221222", "tel:18006624357"} <= set(links), links
     expect(reply.locator('a[href="sms:988"]')).to_have_accessible_name("Text 988 Suicide & Crisis Lifeline, 988")
+    expect(reply.locator(CARD_LINKS)).to_have_count(0)  # the numbers of an answer are not a crisis card
 
 
 def test_a_script_message_is_shown_as_text_and_runs_nothing(chat):

@@ -185,10 +185,11 @@
   }
 
   /** Known helpline numbers inside a text become tel: links, plus a "Text" sms: link for
-   *  lines that take texts (988); everything else stays text. */
-  function linkify(text) {
+   *  lines that take texts (988); everything else stays text. Numbers whose dial string is
+   *  in `skip` stay text too (a crisis card already has a large button for them). */
+  function linkify(text, skip) {
     var byNumber = {};
-    helplines.forEach(function (h) { if (h.call) byNumber[h.number] = h; });
+    helplines.forEach(function (h) { if (h.call && !(skip && skip[h.call])) byNumber[h.number] = h; });
     var numbers = Object.keys(byNumber).sort(function (a, b) { return b.length - a.length; });
     if (!numbers.length) return [text];
     var escaped = numbers.map(function (n) { return n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); });
@@ -216,30 +217,87 @@
   // ---------- rendering messages ----------
 
   /** Paragraphs, "- " bullet lists and the "Sources:" line, as DOM nodes. */
-  function renderText(text) {
+  function renderText(text, skip) {
     var nodes = [];
     var list = null;
     String(text).split("\n").forEach(function (raw) {
       var line = raw.trim();
       if (/^[-•*]\s+/.test(line)) {
         if (!list) { list = el("ul", { class: "kf-list" }); nodes.push(list); }
-        list.append(el("li", {}, linkify(line.replace(/^[-•*]\s+/, ""))));
+        list.append(el("li", {}, linkify(line.replace(/^[-•*]\s+/, ""), skip)));
         return;
       }
       list = null;
       if (!line) return;
       var sources = /^(Sources?):\s*(.*)$/.exec(line);
       if (sources) {
-        nodes.push(el("p", { class: "kf-sources" }, [el("strong", { text: sources[1] + ":" }), " "].concat(linkify(sources[2]))));
+        nodes.push(el("p", { class: "kf-sources" }, [el("strong", { text: sources[1] + ":" }), " "].concat(linkify(sources[2], skip))));
       } else {
-        nodes.push(el("p", {}, linkify(line)));
+        nodes.push(el("p", {}, linkify(line, skip)));
       }
     });
     return nodes;
   }
 
+  // ---------- crisis card ----------
+  // The crisis replies in domain.yml carry buttons whose payloads are "tel:988" or "sms:988".
+  // Such a payload is a phone action, never a message: it is never sent to the assistant.
+
+  var CONTACT_PAYLOAD = /^\s*(tel|sms):/i;           // any tel:/sms: payload, well-formed or not
+  var DIAL_PAYLOAD = /^\s*(tel|sms):(\+?[0-9]+)\s*$/i; // the only ones that become links
+
+  function isContact(button) {
+    return CONTACT_PAYLOAD.test(button.payload);
+  }
+
+  /** The crisis card's Call/Text links. A payload that is not tel:/sms: with digits (and an
+   *  optional leading +) is dropped rather than linked: the numbers are in the reply's text too. */
+  function crisisLinks(buttons) {
+    var links = [];
+    var dialled = {};
+    buttons.forEach(function (b) {
+      var dial = DIAL_PAYLOAD.exec(b.payload);
+      if (!dial) return;
+      var scheme = dial[1].toLowerCase();
+      var number = dial[2];
+      var line = helplines.find(function (h) { return h.call === number || h.text === number; });
+      var shown = line ? line.number : number;
+      var title = b.title.trim() || (scheme === "sms" ? "Text " : "Call ") + shown;
+      var children = [title];
+      // "Call Poison Help": show the number too, for someone who has to dial it on another phone.
+      if (title.replace(/[^0-9]/g, "").indexOf(number.replace(/[^0-9]/g, "")) === -1) {
+        children.push(" ", el("span", { class: "kf-crisis-number", text: shown }));
+      }
+      if (scheme === "tel") dialled[number] = true;
+      // Name from content: the visible text is the whole accessible name.
+      links.push(el("a", { href: scheme + ":" + number,
+        class: "kf-crisis-link " + (scheme === "sms" ? "kf-crisis-sms" : "kf-crisis-tel") }, children));
+    });
+    return { links: links, dialled: dialled };
+  }
+
+  /** A reply with tel:/sms: buttons, shown as a crisis card: a heading, the text, large Call and
+   *  Text links, then the reply's other buttons as ordinary suggestions.
+   *  Announced once, by the conversation log (role="log", aria-live="polite") it is added to,
+   *  heading first. The card has no live role of its own on purpose: role="alert" inside the log
+   *  would be read twice (as an alert and as a log addition), and again after every reload, when
+   *  the stored conversation is rendered. Polite is enough: the person has just sent a message
+   *  and is waiting for this answer, so it is read next, without cutting off anything else. */
+  function crisisCard(message, buttons) {
+    var contact = crisisLinks(buttons.filter(isContact));
+    var children = [
+      visuallyHidden("Assistant: "),
+      el("h3", { class: "kf-crisis-title" }, [el("span", { class: "kf-crisis-icon", "aria-hidden": "true", text: "!" }),
+        "Get help now"])
+    ].concat(renderText(message.text || "", contact.dialled));
+    if (contact.links.length) children.push(el("div", { class: "kf-crisis-actions" }, contact.links));
+    children.push(suggestionButtons(buttons.filter(function (b) { return !isContact(b); })));
+    return el("div", { class: "kf-msg kf-bot kf-crisis" }, children);
+  }
+
   function suggestionButtons(buttons) {
-    if (!buttons || !buttons.length) return null;
+    buttons = (buttons || []).filter(function (b) { return !isContact(b); });  // never send a phone action
+    if (!buttons.length) return null;
     return el("div", { class: "kf-buttons", role: "group", "aria-label": "Suggestions" },
       buttons.map(function (b) {
         return el("button", { type: "button", class: "kf-suggestion", onclick: function () {
@@ -273,8 +331,10 @@
         } }, ["Try again"]) : null
       ]);
     }
+    var buttons = cleanButtons(message.buttons);  // stored messages are read back from localStorage
+    if (buttons.some(isContact)) return crisisCard(message, buttons);
     var children = [visuallyHidden("Assistant: ")].concat(renderText(message.text || ""));
-    children.push(suggestionButtons(message.buttons));
+    children.push(suggestionButtons(buttons));
     return el("div", { class: "kf-msg kf-bot" }, children);
   }
 
@@ -358,11 +418,16 @@
         return;
       }
       // Rasa's REST channel sends each paragraph as its own message (answer, "Sources: ...",
-      // where to get help); they read best as one bubble. Buttons end a bubble.
+      // where to get help); they read best as one bubble. Buttons end a bubble, and a crisis
+      // reply (tel:/sms: buttons) starts its own: the card holds only the crisis message.
       var texts = [];
       usable.forEach(function (r, i) {
-        if (typeof r.text === "string" && r.text.trim()) texts.push(r.text);
         var buttons = cleanButtons(r.buttons);
+        if (texts.length && buttons.some(isContact)) {
+          addMessage({ from: "bot", text: texts.join("\n\n"), buttons: [] });
+          texts = [];
+        }
+        if (typeof r.text === "string" && r.text.trim()) texts.push(r.text);
         if (buttons.length || i === usable.length - 1) {
           addMessage({ from: "bot", text: texts.join("\n\n"), buttons: buttons });
           texts = [];
