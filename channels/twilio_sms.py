@@ -36,6 +36,10 @@ GSM_FRIENDLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u20
 # A button payload or intent command ("/ask_quitting"); "24/7" is left alone.
 PAYLOAD = re.compile(r"(?<!\S)/\w+(\{[^}]*\})?")
 NUMBER_CHOICE = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
+# The crisis replies' Call and Text buttons ("tel:988", "sms:988"; domain.yml). On the web they
+# are links; by SMS they are left out, since their numbers are in the reply's text, and a
+# number a person replies with must never send "tel:988" to the assistant as a message.
+PHONE_ACTION = re.compile(r"\s*(tel|sms):", re.IGNORECASE)
 # A line break (list lines, paragraphs), or the space after a sentence's end when
 # no lowercase word follows: '"What Is Klonopin?" notes' is one sentence.
 BREAK = re.compile(r"(\s*\n\s*|(?:(?<=[.!?])|(?<=[.!?][\"')\u201d]))[ \t]+(?=[^a-z\s]))")
@@ -68,18 +72,24 @@ def _units(text: str, limit: int) -> Iterator[Tuple[str, str]]:
 
 
 def options(buttons: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
-    """The buttons a person can pick by number: those with a title to show."""
-    return [b for b in buttons if b.get("title") and b.get("payload")]
+    """The buttons a person can pick by number: those with a title to show, except phone actions."""
+    return [b for b in buttons if b.get("title") and b.get("payload")
+            and not PHONE_ACTION.match(str(b["payload"]))]
 
 
 def numbered(buttons: List[Dict[Text, Any]]) -> str:
-    """Buttons as "Reply 1 for ..., 2 for ...": SMS has no buttons, and payloads must not show."""
-    line = "Reply " + ", ".join(f"{i} for {b['title']}" for i, b in enumerate(options(buttons), 1))
+    """Buttons as "Reply 1 for ..., 2 for ...": SMS has no buttons, and payloads must not show.
+    Empty when no button is an option."""
+    picks = options(buttons)
+    if not picks:
+        return ""
+    line = "Reply " + ", ".join(f"{i} for {b['title']}" for i, b in enumerate(picks, 1))
     return line if line[-1] in ".?!" else line + "."
 
 
 def sms_text(messages: List[Dict[Text, Any]]) -> str:
-    """A turn's bot messages as one plain text: numbered options, no payloads, GSM-friendly characters."""
+    """A turn's bot messages as one plain text: numbered options (no Call/Text buttons), no payloads,
+    GSM-friendly characters."""
     parts = []
     for message in messages:
         text = message.get("text") or ""

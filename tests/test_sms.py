@@ -1,16 +1,24 @@
 """The Twilio SMS channel (channels/twilio_sms.py), talked to as Twilio would:
 form-encoded posts to the real Rasa server, signed with Twilio's own validator,
 answered with TwiML. The splitting and option rendering are unit-tested too."""
+import asyncio
+import json
 import re
 import sqlite3
+import time
 import xml.etree.ElementTree as ET
+from types import SimpleNamespace
 from typing import Dict, List, Optional
 
 import pytest
 import requests
+from rasa.core.tracker_store import InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from twilio.request_validator import RequestValidator
 
-from channels.twilio_sms import GSM_FRIENDLY, SMS_LIMIT, numbered, sms_text, split_sms
+from channels.twilio_sms import GSM_FRIENDLY, SMS_LIMIT, last_options, numbered, options, sms_text, split_sms
 from tests.servers import Assistant
 
 TOKEN = "test-token"
@@ -18,6 +26,11 @@ PAYLOAD = re.compile(r"(?<!\S)/\w")
 INTERNAL = re.compile(r"\b(ask|utter|action|request|crisis)_\w+|nlu_fallback")
 # Messages vague enough for "did you mean" buttons; the first one that gets them is used.
 VAGUE = ["is it bad", "klonopin", "what about it", "help me with the thing"]
+# The crisis replies' buttons (domain.yml): phone actions, whose numbers are in the text.
+CALL_AND_TEXT = [{"title": "Call 988", "payload": "tel:988"}, {"title": "Text 988", "payload": "sms:988"},
+                 {"title": "Call 911", "payload": "tel:911"}]
+TOPICS = [{"title": "Quitting safely", "payload": "/ask_quitting"},
+          {"title": "What can you answer?", "payload": "/ask_capabilities"}]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +73,14 @@ def sms(assistant: Assistant, sender: str, body: str) -> List[str]:
 def stored_events(assistant: Assistant, sender: str) -> int:
     with sqlite3.connect(assistant.db) as db:
         return db.execute("select count(*) from events where sender_id = ?", (sender,)).fetchone()[0]
+
+
+def received(assistant: Assistant, sender: str) -> List[str]:
+    """What the assistant was given as the person's messages, from the tracker store."""
+    with sqlite3.connect(assistant.db) as db:
+        rows = db.execute("select data from events where sender_id = ? and type_name = 'user' order by id",
+                          (sender,)).fetchall()
+    return [json.loads(data)["text"] for (data,) in rows]
 
 
 # --- over the real server ---------------------------------------------------------------
@@ -118,6 +139,17 @@ def test_buttons_become_numbered_options_and_a_number_picks_one(assistant, kb):
     answer = "\n".join(sms(assistant, sender, "1"))
     assert kb.answers[key].text.translate(GSM_FRIENDLY)[:40] in answer
     assert "Source" in answer
+
+
+@pytest.mark.parametrize("crisis", ["i want to kill myself", "my friend took a bunch of pills and won't wake up"])
+def test_a_crisis_reply_has_no_numbered_options_and_a_number_never_dials(assistant, crisis):
+    """The crisis replies' Call/Text buttons (tel:, sms:) are not options: the numbers are in the text."""
+    sender = "+15550000011" if crisis.startswith("i want") else "+15550000012"
+    reply = "\n".join(sms(assistant, sender, crisis))
+    assert "911" in reply and ("988" in reply or "1-800-222-1222" in reply), reply
+    assert "Reply" not in reply and not re.search(r"\b1 for\b", reply), reply
+    assert sms(assistant, sender, "1")  # answered (by the fallback), not mapped to a phone action
+    assert received(assistant, sender) == [crisis, "1"]
 
 
 def test_a_number_without_options_is_just_a_message(assistant):
@@ -208,3 +240,40 @@ def test_buttons_are_numbered_and_payloads_never_shown():
     assert numbered(buttons) == "Reply 1 for Side effects, 2 for What can you answer?"
     text = sms_text([{"text": "Did you mean?", "buttons": buttons}, {"text": "Try /ask_quitting, open 24/7."}])
     assert not PAYLOAD.search(text) and "24/7" in text and "Reply 1 for Side effects" in text
+
+
+def test_call_and_text_buttons_are_not_options():
+    crisis = "Call or text 988, the Suicide & Crisis Lifeline. If you are in danger, call 911 now."
+    assert options(CALL_AND_TEXT) == []
+    assert sms_text([{"text": crisis, "buttons": CALL_AND_TEXT}]) == crisis  # no "Reply ..." line
+    assert numbered(CALL_AND_TEXT) == ""
+
+
+def test_only_topic_buttons_are_numbered_when_mixed_with_call_and_text():
+    odd = [{"title": "Call us", "payload": " TEL:+15550100"}, {"title": "Text us", "payload": "Sms:5550100"},
+           {"title": "Dial", "payload": "tel:9-1-1"}]
+    mixed = [CALL_AND_TEXT[0], TOPICS[0], *odd, CALL_AND_TEXT[1], TOPICS[1]]
+    assert options(mixed) == TOPICS
+    assert numbered(mixed) == "Reply 1 for Quitting safely, 2 for What can you answer?"
+    text = sms_text([{"text": "Call or text 988.", "buttons": mixed}])
+    assert text == "Call or text 988.\nReply 1 for Quitting safely, 2 for What can you answer?"
+    assert "tel:" not in text.lower() and "sms:" not in text.lower() and "Call us" not in text
+
+
+def offered_after(*turn) -> List[Dict[str, str]]:
+    """last_options for a conversation whose latest turn is `turn` (bot messages' buttons), read
+    from a real (in-memory) tracker store, as the channel reads it before mapping a number."""
+    domain = Domain.empty()
+    store = InMemoryTrackerStore(domain)
+    now = time.time()
+    events = [UserUttered("hmm", timestamp=now - 2)]
+    events += [BotUttered("text", {"buttons": buttons}, timestamp=now - 1) for buttons in turn]
+    asyncio.run(store.save(DialogueStateTracker.from_events("+15550000099", events)))
+    return asyncio.run(last_options(SimpleNamespace(tracker_store=store, domain=domain), "+15550000099"))
+
+
+def test_a_number_never_picks_a_call_or_text_button():
+    assert offered_after(CALL_AND_TEXT) == []
+    assert offered_after([CALL_AND_TEXT[0], TOPICS[0], CALL_AND_TEXT[1]]) == [TOPICS[0]]
+    # A crisis reply after a did-you-mean in the same turn: 1 is still the topic that was numbered.
+    assert offered_after(TOPICS, CALL_AND_TEXT) == TOPICS
