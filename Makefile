@@ -9,6 +9,7 @@ PY     := $(VENV)/bin/python
 RASA   := $(VENV)/bin/rasa
 MODEL  := models/klonopin-faq.tar.gz
 SPACY  := build/spacy_en
+WORDLLAMA := build/wordllama/SOURCE
 PATTERNS := build/entity_patterns.jsonl
 TRAINING := config.yml domain.yml $(shell find data -name '*.yml' 2>/dev/null)
 
@@ -26,7 +27,7 @@ test: $(MODEL)  ## set up, then run every test
 	scripts/ensure-browser.sh
 	$(PY) -m pytest
 
-setup: $(VENV)/.installed $(SPACY)/meta.json
+setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)
 
 model: $(MODEL)
 
@@ -43,7 +44,11 @@ $(SPACY)/meta.json: spacy_pipeline/config.cfg $(PATTERNS)
 	rm -rf $(SPACY)
 	$(PY) -m spacy assemble spacy_pipeline/config.cfg $(SPACY) --paths.patterns $(PATTERNS)
 
-$(MODEL): $(TRAINING) $(SPACY)/meta.json
+# WordLlama's embedding table and tokenizer, out of the pinned wheel (sha256 checked).
+$(WORDLLAMA): scripts/fetch_wordllama.py $(VENV)/.installed
+	$(PY) scripts/fetch_wordllama.py $(dir $@)
+
+$(MODEL): $(TRAINING) $(SPACY)/meta.json $(WORDLLAMA) knowledge/crisis_phrases.yml $(wildcard nlu_components/*.py)
 	$(RASA) train --fixed-model-name klonopin-faq --out models
 
 eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 25 min) -> docs/eval.md
