@@ -1,0 +1,83 @@
+"""Rasa's LogisticRegressionClassifier, made safe for this assistant.
+
+Three changes, each small:
+- an empty or blank message gets no intent (confidence 0), so the fallback asks
+  for text; Rasa 3.6's classifier raises on it, which leaves the person with no
+  reply at all;
+- a message missing one kind of features (no n-grams: only emoji) gets zeros for
+  it instead of a matrix of the wrong width;
+- intents listed in `ignore_intents` are left out of training: the crisis
+  intents are the crisis detector's to decide, so the topic classifier's guess
+  stays a topic, which a crisis message may also ask about.
+"""
+from typing import Any, Dict, List, Text, Tuple
+
+from rasa.engine.graph import ExecutionContext
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_NAME_KEY, INTENT_RANKING_KEY, PREDICTED_CONFIDENCE_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from scipy.sparse import csr_matrix, hstack, vstack
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
+class TopicClassifier(LogisticRegressionClassifier):
+    """Logistic regression over sparse n-grams and dense vectors, with the guards above."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "ignore_intents": [], "C": 1.0,
+                "max_iter": 1000}
+
+    def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage,
+                 resource: Resource) -> None:
+        super().__init__({**self.get_default_config(), **config}, name, model_storage, resource)
+        self.clf.C = float(self.config["C"])
+        self.ignored = set(self.config["ignore_intents"])
+
+    @classmethod
+    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
+               execution_context: ExecutionContext) -> "TopicClassifier":
+        return cls(config, execution_context.node_name, model_storage, resource)
+
+    def _width(self) -> int:
+        return int(getattr(self.clf, "n_features_in_", 0))
+
+    def _create_X(self, messages: List[Message]) -> csr_matrix:
+        rows = []
+        for message in messages:
+            sparse = message.get_sparse_features(attribute=TEXT)[1]
+            dense = message.get_dense_features(attribute=TEXT)[1]
+            parts = [csr_matrix(sparse.features) if sparse else None,
+                     csr_matrix(dense.features) if dense else None]
+            known = sum(p.shape[1] for p in parts if p is not None)
+            missing = self._width() - known
+            if missing > 0:  # after training only: the absent kind becomes zeros
+                parts[0 if parts[0] is None else 1] = csr_matrix((1, missing))
+            rows.append(hstack([p for p in parts if p is not None]))
+        return vstack(rows).tocsr()
+
+    def _create_training_matrix(self, training_data: TrainingData) -> Tuple[csr_matrix, List[str]]:
+        examples = [e for e in training_data.intent_examples
+                    if e.get(INTENT) and e.get(TEXT) and e.get(INTENT) not in self.ignored]
+        return self._create_X(examples), [e.get(INTENT) for e in examples]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        rest = []
+        for message in messages:
+            if (message.get(TEXT) or "").strip():
+                rest.append(message)
+            else:
+                message.set(INTENT, {INTENT_NAME_KEY: None, PREDICTED_CONFIDENCE_KEY: 0.0}, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [], add_to_output=True)
+        if rest:
+            super().process(rest)
+            for message in rest:  # numpy floats do not serialise to JSON everywhere
+                intent = message.get(INTENT)
+                intent[PREDICTED_CONFIDENCE_KEY] = float(intent[PREDICTED_CONFIDENCE_KEY])
+                for row in message.get(INTENT_RANKING_KEY) or []:
+                    row[PREDICTED_CONFIDENCE_KEY] = float(row[PREDICTED_CONFIDENCE_KEY])
+        return messages

@@ -1,0 +1,102 @@
+"""The topic classifier's guards and the language router, on hand-made messages."""
+import numpy as np
+import pytest
+import scipy.sparse
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.training_data.features import Features
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from nlu_components.language import LanguageRouter, identify
+from nlu_components.topic_classifier import TopicClassifier
+
+
+def featurised(text: str, intent: str = None, sparse=None, dense=None) -> Message:
+    message = Message(data={"text": text, **({"intent": intent} if intent else {})})
+    if sparse is not None:
+        message.add_features(Features(scipy.sparse.coo_matrix([sparse]), "sentence", "text", "words"))
+    if dense is not None:
+        message.add_features(Features(np.array([dense], dtype=np.float32), "sentence", "text", "vectors"))
+    return message
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    config = {**TopicClassifier.get_default_config(), "ignore_intents": ["crisis_suicide"]}
+    component = TopicClassifier(config, "topic", LocalModelStorage(tmp_path_factory.mktemp("m")), Resource("topic"))
+    examples = [featurised("side effects", "ask_side_effects", [1, 0, 0], [1.0, 0.0]),
+                featurised("side effects?", "ask_side_effects", [1, 0, 1], [0.9, 0.1]),
+                featurised("hello", "greet", [0, 1, 0], [0.0, 1.0]),
+                featurised("hi", "greet", [0, 1, 1], [0.1, 0.9]),
+                featurised("i want to die", "crisis_suicide", [0, 0, 1], [0.5, 0.5])]
+    component.train(TrainingData(examples))
+    return component
+
+
+def test_ignored_intents_are_never_predicted(classifier):
+    assert list(classifier.clf.classes_) == ["ask_side_effects", "greet"]
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_a_blank_message_gets_no_intent_so_the_fallback_asks_for_text(classifier, text):
+    message = featurised(text)
+    classifier.process([message])
+    assert message.get("intent") == {"name": None, "confidence": 0.0}
+    assert message.get("intent_ranking") == []
+
+
+def test_a_message_without_sparse_features_gets_zeros_for_them(classifier):
+    message = featurised("😀", dense=[1.0, 0.0])  # no word or character n-grams
+    classifier.process([message])
+    assert message.get("intent")["name"] == "ask_side_effects"
+    assert isinstance(message.get("intent")["confidence"], float)
+
+
+@pytest.mark.parametrize("text, code", [
+    ("what are the side effects of klonopin", "en"),
+    ("i want to die", "en"),
+    ("kms", "en"),
+    ("hola, ¿hablas español?", "es"),
+    ("mi amigo no respira y tiene los labios morados", "es"),
+    ("", "en"),
+])
+def test_language_is_english_unless_another_is_the_likeliest(text, code):
+    assert identify(text, ["en", "es"])[0] == code
+
+
+def routed(text: str, intent: str) -> Message:
+    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.8},
+                            "intent_ranking": [{"name": intent, "confidence": 0.8}], "entities": []})
+    LanguageRouter(LanguageRouter.get_default_config()).process([message])
+    return message
+
+
+def test_a_spanish_message_that_is_not_a_crisis_goes_to_other_language():
+    message = routed("¿es peligroso tomar clonazepam con cerveza?", "ask_interaction")
+    assert message.get("intent") == {"name": "other_language", "confidence": 1.0}
+    assert {"entity": "language", "value": "es"}.items() <= message.get("entities")[-1].items()
+
+
+def test_a_spanish_crisis_keeps_its_intent_and_gets_the_spanish_entity():
+    message = routed("mi amigo no respira", "crisis_emergency")
+    assert message.get("intent")["name"] == "crisis_emergency"
+    assert message.get("entities")[-1]["value"] == "es"
+
+
+def test_when_the_topic_classifier_also_saw_another_language_cld2_gets_a_spanish_hint():
+    message = routed("que es klonopin", "other_language")  # CLD2 alone says Shona
+    assert message.get("entities")[-1]["value"] == "es"
+
+
+def test_a_crisis_phrase_from_the_spanish_list_is_a_second_opinion_for_spanish():
+    message = Message(data={"text": "me corto", "intent": {"name": "crisis_suicide", "confidence": 1.0},
+                            "crisis": {"phrase_languages": ["es"]}, "entities": []})
+    LanguageRouter(LanguageRouter.get_default_config()).process([message])
+    assert message.get("entities")[-1]["value"] == "es"  # CLD2 alone says English
+
+
+def test_english_keeps_its_intent_and_gets_the_english_entity():
+    message = routed("can i drink on klonopin", "ask_interaction")
+    assert message.get("intent")["name"] == "ask_interaction"
+    assert [e["value"] for e in message.get("entities") if e["entity"] == "language"] == ["en"]
