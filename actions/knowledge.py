@@ -39,6 +39,8 @@ class Helpline:
     call: str
     about: str
     text: Optional[str] = None
+    # language code -> how to reach the line in that language
+    languages: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class KnowledgeBase:
     seek_help: Dict[str, SeekHelp]
     substances: Dict[str, str]
     crisis_lines: Dict[str, List[str]]
+    reply_lines: Dict[str, List[str]] = field(default_factory=dict)
     after_crisis: List[str] = field(default_factory=list)
 
     @property
@@ -117,6 +120,7 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
         seek_help={k: SeekHelp(**v) for k, v in helplines_file["seek_help"].items()},
         substances=answers_file.get("substances", {}),
         crisis_lines=helplines_file.get("crisis_lines", {}),
+        reply_lines=helplines_file.get("reply_lines", {}),
         after_crisis=answers_file.get("after_crisis", []),
     )
 

@@ -174,3 +174,30 @@ def test_rasa_accepts_the_action_servers_reply_and_rejects_a_malformed_one(dispa
     assert remote._validate_action_result({"events": events, "responses": messages})
     with pytest.raises(ValidationError):
         remote._validate_action_result({"events": [{"no_event_key": 1}], "responses": messages})
+
+
+def crisis_tracker(intent: str, question: str = None):
+    tracker = make_tracker(intent, "text")
+    tracker.latest_message["crisis"] = {"kind": intent.replace("crisis_", ""), "score": 1.0,
+                                        "question": {"name": question, "confidence": 0.8} if question else None}
+    return tracker
+
+
+@pytest.mark.parametrize("intent", KB.crisis_intents)
+def test_after_a_crisis_reply_the_question_asked_with_it_is_answered(intent, dispatcher):
+    events, messages = run(ActionAnswer(), crisis_tracker(intent, "ask_mood_effects"), dispatcher)
+    assert len(messages) == 1
+    assert messages[0]["text"].startswith(KB.answers["ask_mood_effects"].text.splitlines()[0])
+    assert events == [{"event": "slot", "timestamp": None, "name": "last_answer", "value": "ask_mood_effects"}]
+
+
+@pytest.mark.parametrize("question", [None, "ask_dosage", "ask_overdose", "ask_interaction", "ask_pill_identification",
+                                      "request_misuse", "greet"])
+def test_after_a_crisis_reply_nothing_follows_without_a_safe_question(question, dispatcher):
+    assert run(ActionAnswer(), crisis_tracker("crisis_suicide", question), dispatcher) == ([], [])
+
+
+def test_the_topics_allowed_after_a_crisis_exist_and_leave_out_method_like_facts():
+    assert set(KB.after_crisis) <= set(KB.answers)
+    assert not {"ask_dosage", "ask_overdose", "ask_interaction", "ask_duration", "ask_pill_identification",
+                "request_misuse", "ask_risky_use"} & set(KB.after_crisis)

@@ -105,16 +105,56 @@ def test_default_helplines_are_the_public_us_lines(kb):
     assert {"988", "911", "1-800-222-1222", "1-800-662-4357"} <= numbers
 
 
-def test_crisis_responses_name_their_helplines(kb, domain):
-    assert set(kb.crisis_lines) == {"utter_crisis_suicide", "utter_crisis_emergency"}
-    for response, lines in kb.crisis_lines.items():
-        text = domain["responses"][response][0]["text"]
+PHONE_NUMBER = re.compile(r"(?<![\d-])(?:\d-\d{3}-\d{3}-\d{4}|\d{3})(?![\d-])")
+
+
+def variants(domain, response: str):
+    """(language, variant) for each variant of a domain response: "es" by slot condition, else "en"."""
+    for variant in domain["responses"][response]:
+        conditions = {c["name"]: c["value"] for c in variant.get("condition") or []}
+        yield conditions.get("language", "en"), variant
+
+
+def named_responses(kb) -> Dict[str, List[str]]:
+    return {**kb.crisis_lines, **kb.reply_lines}
+
+
+def test_crisis_replies_are_the_crisis_intents_replies(kb, domain):
+    assert kb.crisis_intents == ["crisis_suicide", "crisis_emergency", "crisis_both"]
+    assert set(kb.crisis_intents) <= set(domain["intents"])
+    assert {language for r in kb.crisis_lines for language, _ in variants(domain, r)} == {"en", "es"}
+
+
+@pytest.mark.parametrize("response", sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["crisis_lines"])
+                         + sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["reply_lines"]))
+def test_replies_name_their_helplines_in_order_and_no_other_number(kb, domain, response):
+    lines = [kb.helplines[line] for line in named_responses(kb)[response]]
+    for language, variant in variants(domain, response):
+        text = variant["text"]
         for line in lines:
-            assert kb.helplines[line].number in text, f"{response} lacks {kb.helplines[line].name}"
-    suicide = domain["responses"]["utter_crisis_suicide"][0]["text"]
-    assert suicide.index("988") < suicide.index("911"), "988 comes first for suicidal thoughts"
-    overdose = domain["responses"]["utter_crisis_emergency"][0]["text"]
-    assert overdose.index("911") < overdose.index("1-800-222-1222"), "911 comes first in an overdose"
+            assert line.number in text, f"{response} ({language}) lacks {line.name}"
+            assert language in line.languages, f"{response} ({language}) names {line.name}, which has no {language}"
+        assert set(PHONE_NUMBER.findall(text)) <= {line.number for line in lines}, f"{response} ({language})"
+        if response in kb.crisis_lines:
+            first = lines[0].number
+            assert all(text.index(first) <= text.index(line.number) for line in lines), \
+                f"{response} ({language}) must name {first} first"
+
+
+@pytest.mark.parametrize("response", sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["crisis_lines"]))
+def test_crisis_buttons_call_or_text_the_named_lines(kb, domain, response):
+    lines = [kb.helplines[line] for line in kb.crisis_lines[response]]
+    allowed = {f"tel:{line.call}" for line in lines} | {f"sms:{line.text}" for line in lines if line.text}
+    for language, variant in variants(domain, response):
+        payloads = [button["payload"] for button in variant.get("buttons") or []]
+        assert payloads and set(payloads) <= allowed, f"{response} ({language}): {payloads}"
+        assert payloads[0] == f"tel:{lines[0].call}", "the first button calls the first line"
+
+
+def test_spanish_replies_say_how_to_reach_988_in_spanish(domain):
+    for response in ("utter_crisis_suicide", "utter_crisis_both", "utter_other_language"):
+        spanish = dict(variants(domain, response))["es"]["text"]
+        assert "oprima 2" in spanish and "AYUDA" in spanish, response
 
 
 def test_greeting_carries_the_not_medical_advice_notice(domain):
