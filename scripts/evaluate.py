@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the pipeline names nlu_components.crisis_guard.CrisisGuard
+sys.path.insert(0, str(ROOT))  # the pipeline names nlu_components.*; crisis intents come from actions.knowledge
+
+from actions.knowledge import load as load_knowledge  # noqa: E402  (needs the path above)
 
 
 def set_environment() -> None:
@@ -53,18 +55,34 @@ CONFIG_DIR = ROOT / "eval" / "configs"
 NLU_DATA = "data/nlu"
 HOLDOUT = "tests/nlu/holdout.yml"
 DOMAIN = "domain.yml"
-CRISIS = ("crisis_suicide", "crisis_emergency")
+CRISIS = tuple(load_knowledge().crisis_intents)
+KIND_OF = {intent: intent.replace("crisis_", "") for intent in CRISIS}
+# Written for the crisis detector separately from its training data (its threshold is chosen on it).
+CRISIS_SET = "tests/crisis/heldout.yml"
+# Real people's messages from public datasets: never trained on, never a source of training examples.
+REAL_SET = "tests/real/messages.yml"
+LONG_POST = 80  # words
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+THRESHOLDS_LABELS = [f"{t:.1f}" for t in THRESHOLDS]
 SEED = 42
 TIE = 0.01  # CV macro-F1 within one point counts as a tie
 SUMMARY_KEYS = ("accuracy", "macro avg", "weighted avg", "micro avg")
 KEEP_FILES = ("intent_report.json", "intent_confusion_matrix.png")
 
-# Where the held-out set stopped being untouched; docs/eval.md repeats it with the figures.
+# Where the held-out sets stopped being untouched; docs/eval.md repeats it with the figures.
 HOLDOUT_NOTE = (
     "The held-out set is not pristine: its errors led to more veiled crisis phrasings and crisis regex "
     "features (see README), and commit c1f74f9 added five third-person overdose phrasings after "
     "logistic regression missed \"she swallowed the whole bottle\". Held-out figures, crisis recall "
     "most of all, are therefore optimistic; the cross-validated ones are the pessimistic side."
+)
+CRISIS_NOTE = (
+    "The crisis set was written by a separate author who never saw the training data; the detector's "
+    "threshold is chosen on it, so its recall is fitted by construction and its false-alarm rate is the "
+    "figure to watch. The real-message set was never trained on and no training example was written "
+    "from its messages; but its false-alarm rate did shape the work: it showed that long, sad posts "
+    "without risk and Spanish questions were missing from the training data, and new examples of those "
+    "kinds were written, in other words, by authors who had not seen the set."
 )
 
 Report = Dict[str, Any]  # Rasa's intent_report.json: label -> {precision, recall, ...}
@@ -141,11 +159,43 @@ def entity_recall(predictions: Sequence[Dict[str, Any]]) -> Optional[float]:
     return sum(a in found for a in annotated) / len(annotated)
 
 
+def crisis_set_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Recall, false alarms and the rest for a crisis test set parsed as deployed.
+
+    Each row: text, label (suicide/emergency/both/none), lang, intent (expected topic or None),
+    predicted (intent), score (the detector's crisis score), language (the language entity).
+    """
+    crisis = [r for r in rows if r["label"] != "none"]
+    none = [r for r in rows if r["label"] == "none"]
+    caught = [r for r in crisis if r["predicted"] in KIND_OF]
+    alarms = [r for r in none if r["predicted"] in KIND_OF]
+    spanish = [r for r in caught if r["lang"] == "es"]
+    topics = [r for r in none if r.get("intent")]
+    curve = {f"{t:.1f}": [sum(r["score"] >= t for r in crisis) / max(len(crisis), 1),
+                          sum(r["score"] >= t for r in none) / max(len(none), 1)] for t in THRESHOLDS}
+    short = lambda text: text if len(text) <= 140 else text[:137] + "..."  # noqa: E731
+    return {
+        "crisis": len(crisis), "none": len(none),
+        "long": sum(len(r["text"].split()) >= LONG_POST for r in rows),
+        "spanish": sum(r["lang"] == "es" for r in rows),
+        "recall": len(caught) / len(crisis) if crisis else None,
+        "false_alarm_rate": len(alarms) / len(none) if none else None,
+        "kind_agreement": sum(KIND_OF[r["predicted"]] == r["label"] for r in caught) / len(caught) if caught else None,
+        "spanish_replies": sum(r["language"] == "es" for r in spanish) / len(spanish) if spanish else None,
+        "topic_accuracy": sum(r["predicted"] == r["intent"] for r in topics) / len(topics) if topics else None,
+        "topic_examples": len(topics),
+        "lowest_crisis_score": min((r["score"] for r in crisis), default=None),
+        "curve": curve,
+        "missed": [[short(r["text"]), r["label"], r["predicted"]] for r in crisis if r not in caught],
+        "false_alarms": [[short(r["text"]), KIND_OF[r["predicted"]]] for r in alarms],
+    }
+
+
 def select(results: Dict[str, Dict[str, Any]]) -> Tuple[Optional[str], str]:
     """Apply the selection rule; return the winner (or None) and why, in words.
 
     A missed crisis message is the worst error this assistant can make, so a config
-    below 100% crisis recall on the held-out set is never chosen; nor is one that
+    below 100% crisis recall on the held-out set or the crisis set is never chosen; nor is one that
     finds fewer held-out entities than config.yml, because the mixing answers depend
     on the substance entity; nor one whose model fails on an empty or blank message,
     because then the person gets no reply at all. Among the rest the best cross-validated macro-F1 wins;
@@ -161,6 +211,8 @@ def select(results: Dict[str, Dict[str, Any]]) -> Tuple[Optional[str], str]:
             refusals[name] = "its model fails on an empty or blank message (no reply at all)"
         elif r["crisis_recall"] < 1.0:
             refusals[name] = f"missed {len(r.get('crisis_missed', [])) or 'a'} held-out crisis message(s)"
+        elif (r.get("crisis_set") or {}).get("recall", 1.0) < 1.0:
+            refusals[name] = f"missed {len(r['crisis_set']['missed'])} message(s) of the crisis set"
         elif baseline is not None and (r.get("entity_recall") or 0.0) < baseline:
             refusals[name] = f"finds {pct(r.get('entity_recall'))} of held-out entities, config.yml {pct(baseline)}"
     eligible = {n: r for n, r in results.items() if n not in refusals}
@@ -191,16 +243,22 @@ def comparison_table(results: Dict[str, Dict[str, Any]], winner: Optional[str]) 
     """One Markdown row per config with every figure the selection rule uses."""
     lines = ["| Config | CV accuracy (± fold sd) | CV macro-F1 | Held-out accuracy | Held-out macro-F1 "
              "| Held-out accuracy as deployed | Crisis recall (held-out, as deployed) "
+             "| Crisis set: recall / false alarms | Real messages: recall / false alarms / topic accuracy "
              "| Entity recall (held-out) | Training (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in results.items():
         label = f"**{name}** (selected)" if name == winner else name
         sd = r.get("cv_accuracy_fold_sd")
         cv_acc = pct(r["cv_accuracy"]) + (f" ± {sd * 100:.1f}" if sd is not None else "")
         seconds = "n/a" if r.get("train_seconds") is None else f"{r['train_seconds']:.0f}"
+        crisis_set, real = r.get("crisis_set") or {}, r.get("real_set") or {}
         lines.append(f"| {label} | {cv_acc} | {pct(r['cv_macro_f1'])} | {pct(r.get('holdout_accuracy'))} "
                      f"| {pct(r.get('holdout_macro_f1'))} | {pct(r.get('holdout_deployed_accuracy'))} "
-                     f"| {pct(r.get('crisis_recall'))} | {pct(r.get('entity_recall'))} | {seconds} |")
+                     f"| {pct(r.get('crisis_recall'))} "
+                     f"| {pct(crisis_set.get('recall'))} / {pct(crisis_set.get('false_alarm_rate'))} "
+                     f"| {pct(real.get('recall'))} / {pct(real.get('false_alarm_rate'))} / "
+                     f"{pct(real.get('topic_accuracy'))} "
+                     f"| {pct(r.get('entity_recall'))} | {seconds} |")
     return "\n".join(lines)
 
 
@@ -226,6 +284,56 @@ def folds_ahead(result: Dict[str, Any], baseline: Dict[str, Any]) -> str:
 def missed_crisis_lines(results: Dict[str, Dict[str, Any]]) -> List[str]:
     return [f"- `{name}`: \"{text}\" ({expected} -> {predicted})"
             for name, r in results.items() for text, expected, predicted in r.get("crisis_missed", [])]
+
+
+def crisis_table(result: Dict[str, Any]) -> str:
+    rows = ["| Set | Crisis | Not crisis | Long posts | Spanish | Recall | False alarms | Kind agreed "
+            "| Spanish crisis answered in Spanish | Topic accuracy (not crisis) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, name in (("crisis_set", f"crisis set (`{CRISIS_SET}`)"), ("real_set", f"real messages (`{REAL_SET}`)")):
+        c = result.get(key)
+        if c:
+            rows.append(f"| {name} | {c['crisis']} | {c['none']} | {c['long']} | {c['spanish']} | {pct(c['recall'])} "
+                        f"| {pct(c['false_alarm_rate'])} | {pct(c['kind_agreement'])} | {pct(c['spanish_replies'])} "
+                        f"| {pct(c['topic_accuracy'])} of {c['topic_examples']} |")
+    return "\n".join(rows)
+
+
+def curve_table(result: Dict[str, Any]) -> str:
+    """Recall and false alarms if the detector's threshold were t (phrase matches always count)."""
+    rows = ["| Threshold | " + " | ".join(THRESHOLDS_LABELS) + " |", "| --- |" + " --- |" * len(THRESHOLDS)]
+    for key, name in (("crisis_set", "crisis set"), ("real_set", "real messages")):
+        curve = (result.get(key) or {}).get("curve")
+        if curve:
+            rows.append(f"| {name}: recall | " + " | ".join(pct(curve[t][0]) for t in THRESHOLDS_LABELS) + " |")
+            rows.append(f"| {name}: false alarms | " + " | ".join(pct(curve[t][1]) for t in THRESHOLDS_LABELS) + " |")
+    return "\n".join(rows)
+
+
+def crisis_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The crisis detector as config.yml runs it, on the crisis set and on real messages."""
+    result = results.get(CHOSEN) or {}
+    if not result.get("crisis_set"):
+        return []
+    crisis_set, real = result["crisis_set"], result.get("real_set") or {}
+    parts = ["## Crisis detection (`config.yml`)", "",
+             "Each message parsed as deployed; a message counts as caught when the crisis detector gives it a "
+             "crisis intent, whichever of the three. *Kind agreed* compares suicide / emergency / both with the "
+             "label; *Spanish crisis answered in Spanish* is the share of caught Spanish crisis messages whose "
+             "language entity is `es` (which picks the Spanish reply).", "",
+             crisis_table(result), "",
+             f"The detector's threshold is {result.get('threshold')}. The lowest crisis score in the crisis set is "
+             f"{crisis_set['lowest_crisis_score']:.3f}: the threshold is set just below it, which is what 100% "
+             "recall on that set costs in false alarms. Recall and false alarms at other thresholds (a phrase-list "
+             "match scores 1):", "", curve_table(result), "", CRISIS_NOTE, ""]
+    for key, name in (("crisis_set", "crisis set"), ("real_set", "real messages")):
+        c = results[CHOSEN].get(key) or {}
+        if c.get("missed"):
+            parts += [f"Missed in the {name}:", "", *[f"- ({label} -> {predicted}) \"{text}\""
+                                                      for text, label, predicted in c["missed"]], ""]
+        if c.get("false_alarms"):
+            parts += [f"False alarms in the {name}:", "", *[f"- ({kind}) \"{text}\"" for text, kind in c["false_alarms"]], ""]
+    return parts
 
 
 def intent_table(report: Report) -> str:
@@ -309,9 +417,11 @@ def markdown_report(summary: Dict[str, Any], reports: Dict[str, Dict[str, Option
         "",
         *(["Held-out crisis messages missed (as deployed):", "", *missed_crisis_lines(results), ""]
           if missed_crisis_lines(results) else []),
+        *crisis_section(results),
         "## Selection",
         "",
-        "Rule: never choose a config that misses a held-out crisis message (crisis recall below 100%), "
+        "Rule: never choose a config that misses a held-out crisis message or a message of the crisis "
+        "set (crisis recall below 100%), "
         "nor one that extracts fewer held-out entities than `config.yml` (the mixing answers depend on the "
         f"substance entity); among the rest, the best cross-validated macro-F1 wins; configs within "
         f"{TIE * 100:.0f} point of it are tied, and the tie goes to held-out accuracy, then to the shorter "
@@ -483,6 +593,9 @@ def run_holdout(name: str, config: Path, out: Path) -> Dict[str, Any]:
             result = asyncio.run(run_evaluation(HOLDOUT, processor, str(out), domain_path=DOMAIN))
         deployed = asyncio.run(parse_as_deployed(processor, holdout_examples()))
         handles_empty = asyncio.run(parses_empty_messages(processor))
+        progress(f"  {name}: parsing {CRISIS_SET} and {REAL_SET}")
+        crisis_rows = asyncio.run(parse_crisis_set(processor, crisis_messages(CRISIS_SET)))
+        real_rows = asyncio.run(parse_crisis_set(processor, crisis_messages(REAL_SET)))
     keep_only(out)
     evaluation = result["intent_evaluation"]
     return {
@@ -495,7 +608,43 @@ def run_holdout(name: str, config: Path, out: Path) -> Dict[str, Any]:
         "holdout_confused_pairs": confused_pairs(evaluation["errors"]),
         "train_seconds": round(seconds, 1),
         "handles_empty": handles_empty,
+        "crisis_set": crisis_set_summary(crisis_rows),
+        "real_set": crisis_set_summary(real_rows),
+        "threshold": detector_threshold(config),
     }
+
+
+def detector_threshold(config: Path) -> Optional[float]:
+    """The CrisisDetector threshold a config sets (or the component's default)."""
+    import yaml
+
+    from nlu_components.crisis_detector import CrisisDetector
+
+    for component in yaml.safe_load(config.read_text(encoding="utf-8")).get("pipeline", []):
+        if component.get("name", "").endswith("CrisisDetector"):
+            return float(component.get("threshold", CrisisDetector.get_default_config()["threshold"]))
+    return None
+
+
+def crisis_messages(path: str) -> List[Dict[str, Any]]:
+    """A crisis test set's messages: text, label, lang and the expected topic (if not a crisis)."""
+    import yaml
+
+    messages = yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))["messages"]
+    return [{"text": m["text"], "label": m.get("label", m.get("crisis")), "lang": m.get("lang", "en"),
+             "intent": m.get("intent")} for m in messages]
+
+
+async def parse_crisis_set(processor: Any, messages: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    from rasa.core.channels.channel import UserMessage
+
+    rows = []
+    for message in messages:
+        parsed = await processor.parse_message(UserMessage(message["text"]))
+        language = next((e["value"] for e in parsed.get("entities") or [] if e["entity"] == "language"), "en")
+        rows.append({**message, "predicted": (parsed.get("intent") or {}).get("name"),
+                     "score": float((parsed.get("crisis") or {}).get("score") or 0.0), "language": language})
+    return rows
 
 
 async def parses_empty_messages(processor: Any) -> bool:

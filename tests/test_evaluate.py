@@ -160,6 +160,38 @@ def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
     assert "eval/holdout/better/" not in text
 
 
+def crisis_row(label: str, predicted: str, score: float, lang: str = "en", language: str = "en",
+               intent: str = None) -> Dict[str, Any]:
+    return {"text": f"{label} {predicted}", "label": label, "predicted": predicted, "score": score,
+            "lang": lang, "language": language, "intent": intent}
+
+
+def test_crisis_set_summary_counts_recall_false_alarms_kinds_and_spanish_replies():
+    rows = [crisis_row("suicide", "crisis_suicide", 0.9), crisis_row("emergency", "crisis_both", 0.6),
+            crisis_row("suicide", "crisis_suicide", 1.0, lang="es", language="es"),
+            crisis_row("both", "nlu_fallback", 0.2),
+            crisis_row("none", "ask_uses", 0.1, intent="ask_uses"), crisis_row("none", "crisis_suicide", 0.7),
+            crisis_row("none", "greet", 0.0, intent="thank"), crisis_row("none", "greet", 0.0)]
+    summary = evaluate.crisis_set_summary(rows)
+    assert (summary["crisis"], summary["none"]) == (4, 4)
+    assert summary["recall"] == 0.75 and summary["false_alarm_rate"] == 0.25
+    assert summary["kind_agreement"] == 2 / 3
+    assert summary["spanish_replies"] == 1.0
+    assert summary["topic_accuracy"] == 0.5 and summary["topic_examples"] == 2
+    assert summary["lowest_crisis_score"] == 0.2
+    assert summary["curve"]["0.5"] == [0.75, 0.25]
+    assert summary["missed"] == [["both nlu_fallback", "both", "nlu_fallback"]]
+    assert summary["false_alarms"] == [["none crisis_suicide", "suicide"]]
+
+
+def test_selection_refuses_a_config_that_misses_a_message_of_the_crisis_set():
+    results = {"config": result(0.80, 0.9, 1.0, 60), "better": result(0.90, 0.9, 1.0, 60)}
+    results["better"]["crisis_set"] = {"recall": 0.99, "missed": [["x", "suicide", "greet"]]}
+    winner, why = evaluate.select(results)
+    assert winner == "config"
+    assert "`better` refused: missed 1 message(s) of the crisis set" in why
+
+
 def test_describe_takes_the_first_sentence_of_the_leading_comment(tmp_path):
     path = tmp_path / "x.yml"
     path.write_text("# Alternative to config.yml: fewer epochs. Why it is worth it.\n# More.\nrecipe: default.v1\n")
@@ -180,8 +212,8 @@ def test_the_same_seed_gives_the_same_folds_and_another_seed_other_folds(trainin
 CONFIGS = sorted((ROOT / "eval" / "configs").glob("*.yml"))
 
 
-def test_there_are_at_least_three_alternatives():
-    assert {p.stem for p in CONFIGS} >= {"no_spacy", "logistic_regression", "diet_30_epochs", "spacy_tokens"}
+def test_the_alternatives_are_the_old_classifier_and_the_new_one_without_vectors():
+    assert {p.stem for p in CONFIGS} >= {"ngrams_only", "diet"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -194,6 +226,9 @@ def test_each_alternative_is_a_valid_rasa_config_differing_from_config_yml_only_
     assert {k: v for k, v in config.items() if k != "pipeline"} == {k: v for k, v in chosen.items() if k != "pipeline"}
     assert config["pipeline"] != chosen["pipeline"]
     names = [c["name"] for c in config["pipeline"]]
-    assert names[-2:] == ["FallbackClassifier", "nlu_components.crisis_guard.CrisisGuard"]
+    # Every alternative keeps the crisis detector and the language router after the fallback,
+    # so configs differ only in how they find the topic.
+    assert names[-3:] == ["FallbackClassifier", "nlu_components.crisis_detector.CrisisDetector",
+                          "nlu_components.language.LanguageRouter"]
     # The recipe resolves every component name and builds the training graph.
     Recipe.recipe_for_name(config.get("recipe")).graph_config_for_recipe(config, {}, is_finetuning=False)
