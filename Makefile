@@ -6,7 +6,8 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
-RASA   := $(VENV)/bin/rasa
+# Every rasa command goes through scripts/rasa_cli.py (it keeps jax out of the server).
+RASA   := $(PY) scripts/rasa_cli.py
 MODEL  := models/klonopin-faq.tar.gz
 SPACY  := build/spacy_en
 WORDLLAMA := build/wordllama/SOURCE

@@ -5,10 +5,16 @@ its decision overrides the topic, so a crisis reply never depends on the topic
 classifier or on the action server. Two parts:
 
 - a reviewed phrase list (knowledge/crisis_phrases.yml): a match is always a crisis;
-- a trained detector: logistic regression over word and character n-grams and
-  WordLlama vectors, trained on the crisis intents of the NLU data against every
-  other example. A long post is scored as a whole and sentence by sentence, and
-  the highest score counts, so one risky sentence among many is not averaged away.
+- a trained detector: two logistic regressions trained on the crisis intents of
+  the NLU data against every other example, whose probabilities are averaged: one
+  over word and character n-grams and WordLlama vectors, one over words alone
+  (character n-grams make "killing me" look like "kill myself"; words alone miss
+  typos; together they raise fewer false alarms at the same recall, docs/eval.md).
+  The sentences of non-crisis training posts are non-crisis examples too, so that
+  a long post is not a crisis because of its length or mood. Scoring each pair of
+  sentences of a message as well (the highest score counting) is an option
+  (`windows`); it is off because on the crisis set it raised more false alarms on
+  long posts than it found crises (3.9% against 3.4% at 100% recall).
 
 A crisis message keeps the topic classifier's guess under "crisis" -> "question"
 when it also asks something (action_answer answers it after the crisis reply).
@@ -83,17 +89,20 @@ def asks_something(text: str) -> bool:
 
 
 class Features:
-    """Word 1-2-grams and character 2-5-grams (hashed: nothing to store) and WordLlama vectors."""
+    """Word 1-2-grams, optionally character 2-5-grams (hashed: nothing to store) and WordLlama vectors."""
 
-    def __init__(self, embeddings_dir: str, embedding_weight: float) -> None:
+    def __init__(self, embeddings_dir: str, embedding_weight: float, words_only: bool = False) -> None:
         self.words = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False,
                                        norm="l2", preprocessor=normalise, token_pattern=r"\b\w+\b")
-        self.chars = HashingVectorizer(analyzer="char_wb", ngram_range=(2, 5), n_features=2**18,
-                                       alternate_sign=False, norm="l2", preprocessor=normalise)
+        self.chars = None if words_only else HashingVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), n_features=2**18, alternate_sign=False, norm="l2",
+            preprocessor=normalise)
         self.embeddings_dir = embeddings_dir
         self.embedding_weight = embedding_weight
 
     def __call__(self, texts: Sequence[str]) -> csr_matrix:
+        if self.chars is None:
+            return self.words.transform(texts).tocsr()
         vectors = wordllama(self.embeddings_dir).embed(texts)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         return hstack([self.words.transform(texts), self.chars.transform(texts),
@@ -113,14 +122,15 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         return {
             "phrases": "knowledge/crisis_phrases.yml",
             "embeddings": DEFAULT_DIR,
-            # Crisis when 1 - P(none) reaches this in the message or any of its windows.
-            # Chosen for recall on tests/crisis/heldout.yml (docs/eval.md says how).
+            # Crisis when 1 - P(none) reaches this (in the message, or any window if on).
+            # config.yml sets the value chosen for recall on tests/crisis/heldout.yml.
             "threshold": 0.5,
             # A crisis signal of the other kind this strong as well means both replies.
             "second_kind": 0.35,
             # The topic guess kept as the question asked with a crisis needs this confidence.
             "question_confidence": 0.5,
             "intents": {"suicide": "crisis_suicide", "emergency": "crisis_emergency", "both": "crisis_both"},
+            "windows": False,
             "C": 4.0,
             "embedding_weight": 1.0,
         }
@@ -136,12 +146,12 @@ class CrisisDetector(GraphComponent, IntentClassifier):
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource) -> None:
         self.config = {**self.get_default_config(), **config}
         self.phrases = PhraseList.from_file(Path(self.config["phrases"]))
-        self.features = Features(self.config["embeddings"], float(self.config["embedding_weight"]))
+        weight = float(self.config["embedding_weight"])
+        self.features = [Features(self.config["embeddings"], weight), Features(self.config["embeddings"], weight, True)]
         self.intents: Dict[str, str] = dict(self.config["intents"])
         self.kind_of_intent = {intent: kind for kind, intent in self.intents.items()}
         self.classes: List[str] = []
-        self.coef: Optional[np.ndarray] = None
-        self.intercept: Optional[np.ndarray] = None
+        self.weights: List[Tuple[np.ndarray, np.ndarray]] = []  # (coef, intercept) per feature set
         self._model_storage = model_storage
         self._resource = resource
 
@@ -171,16 +181,19 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         texts, labels = self.training_set(training_data)
         if len(set(labels)) < 2:
             return self._resource
-        model = LogisticRegression(C=float(self.config["C"]), class_weight="balanced", max_iter=2000)
-        model.fit(self.features(texts), labels)
-        self.classes = [str(c) for c in model.classes_]
-        self.coef, self.intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+        self.weights = []
+        for features in self.features:
+            model = LogisticRegression(C=float(self.config["C"]), class_weight="balanced", max_iter=2000)
+            model.fit(features(texts), labels)
+            self.classes = [str(c) for c in model.classes_]
+            self.weights.append((model.coef_.astype(np.float32), model.intercept_.astype(np.float32)))
         self.persist()
         return self._resource
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / "detector.npz", coef=self.coef, intercept=self.intercept)
+            np.savez(directory / "detector.npz", **{f"{kind}{i}": array for i, pair in enumerate(self.weights)
+                                                    for kind, array in zip(("coef", "intercept"), pair)})
             (directory / "classes.json").write_text(json.dumps(self.classes), encoding="utf-8")
 
     @classmethod
@@ -189,10 +202,10 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         detector = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
-                arrays = np.load(directory / "detector.npz")
-                detector.coef, detector.intercept = arrays["coef"], arrays["intercept"]
+                arrays = np.load(directory / "detector.npz", allow_pickle=False)
+                detector.weights = [(arrays[f"coef{i}"], arrays[f"intercept{i}"]) for i in range(len(detector.features))]
                 detector.classes = json.loads((directory / "classes.json").read_text(encoding="utf-8"))
-        except (ValueError, FileNotFoundError):
+        except (ValueError, FileNotFoundError, KeyError):
             pass  # untrained: the phrase list still works
         return detector
 
@@ -200,22 +213,24 @@ class CrisisDetector(GraphComponent, IntentClassifier):
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), len(classes)) class probabilities of the trained detector."""
-        if self.coef is None or not texts:
+        if not self.weights or not texts:
             return np.zeros((len(texts), max(len(self.classes), 1)))
-        scores = self.features(texts) @ self.coef.T + self.intercept
-        if scores.shape[1] == 1:  # two classes: sklearn keeps one row of weights
-            scores = np.hstack([-scores, scores])
-        scores = np.asarray(scores) - np.max(scores, axis=1, keepdims=True)
-        exp = np.exp(scores)
-        return exp / exp.sum(axis=1, keepdims=True)
+        total = np.zeros((len(texts), len(self.classes)))
+        for features, (coef, intercept) in zip(self.features, self.weights):
+            scores = np.asarray(features(texts) @ coef.T + intercept)
+            if scores.shape[1] == 1:  # two classes: sklearn keeps one row of weights
+                scores = np.hstack([-scores, scores])
+            exp = np.exp(scores - np.max(scores, axis=1, keepdims=True))
+            total += exp / exp.sum(axis=1, keepdims=True)
+        return total / len(self.weights)
 
     def assess(self, text: str) -> Dict[str, Any]:
         """{"kind", "score", "phrases", "phrase_languages"}: the decision for one message."""
         matched = self.phrases.matches(text)
         kinds = {kind for kind, _, _ in matched}
         score = 1.0 if matched else 0.0
-        if self.coef is not None and text.strip():
-            parts = [text] + (windows(text) if self.config.get("use_windows", True) else [])
+        if self.weights and text.strip():
+            parts = [text] + (windows(text) if self.config["windows"] else [])
             probs = self.probabilities(parts)
             crisis = {k: probs[:, self.classes.index(k)] for k in KINDS if k in self.classes}
             total = sum(crisis.values()) if crisis else np.zeros(len(parts))

@@ -92,10 +92,13 @@ class LanguageRouter(GraphComponent, IntentClassifier, EntityExtractorMixin):
         for message in messages:
             text = message.get(TEXT) or ""
             intent = (message.get(INTENT) or {}).get(INTENT_NAME_KEY)
-            # Second opinions that a text is not English: the topic classifier's other_language,
-            # or a crisis phrase from another language's list ("me corto").
+            # Second opinions that a text is not English: the topic classifier's other_language
+            # (also when a crisis took the top of the ranking), or a crisis phrase from another
+            # language's list ("me corto").
+            topic = next((r.get(INTENT_NAME_KEY) for r in message.get(INTENT_RANKING_KEY) or []
+                          if r.get(INTENT_NAME_KEY) not in self.config["keep_intents"]), None)
             phrase_languages = (message.get("crisis") or {}).get("phrase_languages") or []
-            not_english = intent == self.config["other_language_intent"] or any(
+            not_english = self.config["other_language_intent"] in (intent, topic) or any(
                 code != ENGLISH for code in phrase_languages)
             code, confidence = identify(text, self.languages, not_english)
             entity = {

@@ -11,7 +11,8 @@ import requests
 
 from tests.conftest import ROOT
 
-RASA = str(ROOT / ".venv" / "bin" / "rasa")
+# The rasa command line as make runs it (scripts/rasa_cli.py keeps jax out of the server).
+RASA = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "rasa_cli.py")]
 
 # scripts/bench.py starts and stops servers the same way; one copy serves both.
 _spec = importlib.util.spec_from_file_location("bench", ROOT / "scripts" / "bench.py")
@@ -51,9 +52,9 @@ class Assistant:
             f'action_endpoint:\n  url: "http://127.0.0.1:{self.action_port}/webhook"\n'
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.db}"\n'
         )
-        self.actions = start([RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+        self.actions = start([*RASA, "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
                              tmp / "actions.log")
-        rasa_args = [RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
+        rasa_args = [*RASA, "run", "--model", str(trained_model), "--endpoints", str(tmp / "endpoints.yml"),
                      "--credentials", "credentials.yml", "--port", str(self.rasa_port)]
         if cors:
             rasa_args += ["--cors", cors]

@@ -2,6 +2,7 @@
 import re
 import subprocess
 
+from tests.servers import RASA
 from tests.conftest import HOLDOUT, ROOT, nlu_examples, training_files, without_markup
 
 MIN_TRAINING = 20
@@ -30,7 +31,7 @@ def test_holdout_covers_every_intent_and_copies_no_training_example(domain):
 
 def test_rasa_data_validate_has_no_errors_or_warnings():
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "rasa"), "data", "validate", "--fail-on-warnings"],
+        [*RASA, "data", "validate", "--fail-on-warnings"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     output = result.stdout + result.stderr

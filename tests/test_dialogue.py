@@ -1,12 +1,13 @@
 """Dialogue: test stories through the trained model, with prediction errors failing."""
 import subprocess
 
+from tests.servers import RASA
 from tests.conftest import ROOT
 
 
 def test_test_stories_have_no_prediction_errors(trained_model, tmp_path):
     result = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "rasa"), "test", "core", "--model", str(trained_model),
+        [*RASA, "test", "core", "--model", str(trained_model),
          "--stories", "tests/test_stories.yml", "--fail-on-prediction-errors",
          "--out", str(tmp_path / "results")],
         cwd=ROOT, capture_output=True, text=True, timeout=900,

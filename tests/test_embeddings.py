@@ -102,3 +102,4 @@ def test_setup_extracts_the_files_from_a_wheel_with_the_expected_hash(tmp_path):
 def test_the_fetched_table_is_the_pinned_one():
     source = (ROOT / "build" / "wordllama" / "SOURCE").read_text()
     assert "684abaaedeecfc841658715e119e8b222b9a39eccf74b0f747f50e7976a22280" in source
+

@@ -100,3 +100,25 @@ def test_english_keeps_its_intent_and_gets_the_english_entity():
     message = routed("can i drink on klonopin", "ask_interaction")
     assert message.get("intent")["name"] == "ask_interaction"
     assert [e["value"] for e in message.get("entities") if e["entity"] == "language"] == ["en"]
+
+
+def test_a_saved_classifier_is_plain_arrays_and_loads_to_the_same_predictions(classifier):
+    with classifier._model_storage.read_from(classifier._resource) as directory:
+        assert sorted(p.name for p in directory.iterdir()) == ["topic_classifier.npz"]  # no pickle, no skops
+    loaded = TopicClassifier.load({**TopicClassifier.get_default_config(), "ignore_intents": ["crisis_suicide"]},
+                                  classifier._model_storage, classifier._resource, type("Ctx", (), {"node_name": "t"}))
+    first, second = featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0]), \
+        featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0])
+    classifier.process([first])
+    loaded.process([second])
+    assert first.get("intent_ranking") == second.get("intent_ranking")
+
+
+def test_a_crisis_whose_topic_guess_was_other_language_is_answered_in_that_language():
+    crisis = {"name": "crisis_suicide", "confidence": 1.0}
+    message = Message(data={"text": "ya les escribí cartas de despedida a mi familia", "intent": crisis,
+                            "intent_ranking": [crisis, {"name": "other_language", "confidence": 0.9}],
+                            "entities": []})
+    LanguageRouter(LanguageRouter.get_default_config()).process([message])
+    assert message.get("intent")["name"] == "crisis_suicide"
+    assert message.get("entities")[-1]["value"] == "es"  # CLD2 alone: English, 98%
