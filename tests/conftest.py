@@ -1,4 +1,5 @@
 """Shared fixtures: project paths, the knowledge base, trackers, the trained model."""
+import asyncio
 import re
 import subprocess
 from pathlib import Path
@@ -76,6 +77,18 @@ def substance(text: str, said: str, value: str) -> Dict[str, Any]:
 @pytest.fixture
 def dispatcher() -> CollectingDispatcher:
     return CollectingDispatcher()
+
+
+def parse(agent: Any, text: str) -> Dict[str, Any]:
+    """What the running assistant's NLU makes of a message."""
+    return asyncio.run(agent.parse_message(text))
+
+
+@pytest.fixture(scope="session")
+def agent(trained_model: Path) -> Any:
+    from rasa.core.agent import Agent
+
+    return Agent.load(str(trained_model))
 
 
 @pytest.fixture(scope="session")
