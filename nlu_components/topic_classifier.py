@@ -48,6 +48,17 @@ class TopicClassifier(LogisticRegressionClassifier):
                execution_context: ExecutionContext) -> "TopicClassifier":
         return cls(config, execution_context.node_name, model_storage, resource)
 
+    def train(self, training_data: TrainingData) -> Resource:
+        resource = super().train(training_data)
+        self._fortran_order()
+        return resource
+
+    def _fortran_order(self) -> None:
+        """sklearn multiplies by coef_.T; stored column-major, that view needs no copy
+        (a C-ordered coef_ cost a copy of all the weights for every message)."""
+        if hasattr(self.clf, "coef_"):
+            self.clf.coef_ = np.asfortranarray(self.clf.coef_)
+
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
             np.savez(directory / "topic_classifier.npz", coef=self.clf.coef_, intercept=self.clf.intercept_,
@@ -63,6 +74,7 @@ class TopicClassifier(LogisticRegressionClassifier):
                 component.clf.coef_, component.clf.intercept_ = arrays["coef"], arrays["intercept"]
                 component.clf.classes_ = arrays["classes"]
                 component.clf.n_features_in_ = arrays["coef"].shape[1]
+                component._fortran_order()
         except (ValueError, FileNotFoundError):
             pass  # never trained (no examples): every message falls back
         return component
