@@ -212,8 +212,8 @@ def test_the_same_seed_gives_the_same_folds_and_another_seed_other_folds(trainin
 CONFIGS = sorted((ROOT / "eval" / "configs").glob("*.yml"))
 
 
-def test_the_alternatives_are_the_old_classifier_and_the_new_one_without_vectors():
-    assert {p.stem for p in CONFIGS} >= {"ngrams_only", "diet"}
+def test_the_alternative_is_the_pipeline_without_wordllama_vectors():
+    assert {p.stem for p in CONFIGS} >= {"ngrams_only"}
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
