@@ -61,12 +61,13 @@ def test_crisis_recall_counts_only_crisis_examples_and_a_fallback_is_a_miss():
     predictions = [
         row("crisis_suicide", "crisis_suicide"),
         row("crisis_emergency", "nlu_fallback"),
+        row("crisis_suicide", "crisis_both"),  # another crisis reply: caught, but the wrong kind
         row("ask_uses", "ask_side_effects"),
     ]
-    assert evaluate.crisis_recall(predictions) == 0.5
-    assert evaluate.crisis_recall(predictions[2:]) is None
+    assert evaluate.crisis_recall(predictions) == pytest.approx(2 / 3)
+    assert evaluate.crisis_recall(predictions[3:]) is None
     assert evaluate.missed_crisis(predictions) == [("crisis_emergency text", "crisis_emergency", "nlu_fallback")]
-    assert evaluate.deployed_accuracy(predictions) == pytest.approx(1 / 3)
+    assert evaluate.deployed_accuracy(predictions) == pytest.approx(1 / 4)
 
 
 def test_entity_recall_needs_the_same_entity_and_span_in_the_same_message():
