@@ -52,7 +52,7 @@ $(WORDLLAMA): scripts/fetch_wordllama.py $(VENV)/.installed
 $(MODEL): $(TRAINING) $(SPACY)/meta.json $(WORDLLAMA) knowledge/crisis_phrases.yml $(wildcard nlu_components/*.py)
 	$(RASA) train --fixed-model-name klonopin-faq --out models
 
-eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 25 min) -> docs/eval.md
+eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 70 min) -> docs/eval.md
 	$(PY) scripts/evaluate.py
 
 bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
