@@ -171,3 +171,49 @@ def test_articles_disagreements_are_shown_with_each_side_cited(kb):
         assert "disagree" in text
         for side in sides:
             assert kb.sources[side].title in text
+
+
+# A dose figure in a dosing context: a number of mg (or pills) next to a daily amount,
+# a limit or a start, or any "N times a day" schedule. Naming the strengths the
+# tablets come in is allowed; anything that reads as an amount to take is not.
+DOSE_AMOUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|milligrams?|pills?|tablets?)\b", re.I)
+DOSING_WORDS = re.compile(
+    r"\b(?:a|per|each|every) day\b|\bdaily\b|\bmax(?:imum)?\b|\blimits?\b|\bexceed\b|\bgo over\b"
+    r"|\bstart(?:s|ing)?\s+(?:at|with|on)\b|\bstarting dose\b|\bup to\b|\btotal\b|\btake\b|\btaken\b", re.I)
+SCHEDULE = re.compile(
+    r"\b(?:once|twice|three times|four times|\d+ times)\b[^.;\n]{0,30}\b(?:a|per|each) day\b"
+    r"|\b(?:once|twice|three times) daily\b|\bevery \d+ hours\b", re.I)
+STRENGTH = re.compile(r"\bstrengths?\b|\bcomes? in\b", re.I)
+
+
+def dose_statements(text: str) -> List[str]:
+    """The sentences of `text` that read as a dose or a schedule to follow."""
+    found = []
+    for sentence in re.split(r"(?<=[.;!])\s+|\n", text):
+        amount = DOSE_AMOUNT.search(sentence)
+        if SCHEDULE.search(sentence) or (amount and (DOSING_WORDS.search(sentence) or not STRENGTH.search(sentence))):
+            found.append(sentence.strip())
+    return found
+
+
+@pytest.mark.parametrize("sentence", [
+    # the ask_dosage bullets the content review (P1) flagged, as they were
+    '- For panic disorder, "What Is Klonopin?" says treatment starts at 0.25 mg and should not go over 4 mg a day; '
+    '"How Does Klonopin Work?" gives 1 to 4 mg as the limit.',
+    '- For seizure disorders, "How Does Klonopin Work?" gives 20 mg as the maximum.',
+    "- Because it lasts a long time, it is usually taken once or twice a day, and rarely three times.",
+    "Most adults take 2 mg.",
+    "It is taken twice a day.",
+])
+def test_the_dose_check_catches_doses_and_schedules(sentence):
+    assert dose_statements(sentence)
+
+
+def test_the_dose_check_allows_naming_the_strengths():
+    assert dose_statements("- It comes as a tablet, in strengths from 0.25 mg to 2 mg.") == []
+
+
+@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+def test_no_answer_reads_as_a_dose_to_take(kb, key):
+    """Starting doses, maximums and schedules read as a personal range (review P1)."""
+    assert dose_statements(kb.answers[key].text) == [], key
