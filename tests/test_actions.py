@@ -201,3 +201,26 @@ def test_the_topics_allowed_after_a_crisis_exist_and_leave_out_method_like_facts
     assert set(KB.after_crisis) <= set(KB.answers)
     assert not {"ask_dosage", "ask_overdose", "ask_interaction", "ask_duration", "ask_pill_identification",
                 "request_misuse", "ask_risky_use"} & set(KB.after_crisis)
+
+
+def test_a_safety_reference_is_cited_on_its_own_line_after_the_articles(dispatcher):
+    _, messages = run(ActionAnswer(), make_tracker("ask_pill_identification"), dispatcher)
+    body, citations, seek_help = messages[0]["text"].split("\n\n")
+    sources, safety = citations.split("\n")
+    assert sources == "Source: \u201cWhat Is Klonopin?\u201d"
+    ref = KB.references["dea_one_pill_2021"]
+    assert safety == f"Safety note: DEA, \u201c{ref.title}\u201d ({ref.date})"
+    assert "fentanyl" in body
+    assert seek_help == KB.render_seek_help("emergency")
+
+
+def test_an_answer_without_safety_references_has_no_safety_line(dispatcher):
+    _, messages = run(ActionAnswer(), make_tracker("ask_what_is_klonopin"), dispatcher)
+    assert "Safety note" not in messages[0]["text"]
+
+
+def test_sources_follow_up_lists_the_safety_references_with_publisher_and_date(dispatcher):
+    tracker = make_tracker("ask_sources", "source?", slots={"last_answer": "ask_pill_identification"})
+    _, messages = run(ActionCiteSources(), tracker, dispatcher)
+    ref = KB.references["dea_one_pill_2021"]
+    assert f"Safety note: \u201c{ref.title}\u201d ({ref.publisher}, {ref.date})" in messages[0]["text"]

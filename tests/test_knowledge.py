@@ -51,16 +51,56 @@ def test_answer_cites_known_sources_and_has_a_topic_and_help(kb, key):
     assert answer.help in kb.seek_help
 
 
+def figures_not_in(text: str, cited: str) -> List[str]:
+    """The figures (two digits or more, helpline numbers aside) of `text` that `cited` lacks."""
+    cited = cited.replace(",", "")
+    figures = [f.replace(",", "") for f in re.findall(r"\d+(?:[.,]\d+)*", text)]
+    return [f for f in figures if len(f) >= 2 and f not in HELPLINE_NUMBERS and f not in cited]
+
+
 @pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
-def test_every_figure_in_an_answer_is_in_a_cited_article(kb, key):
-    """A number that no cited article contains is an invented or mis-cited fact."""
+def test_every_figure_in_an_answer_is_in_a_cited_article_or_reference(kb, key):
+    """A number that no cited article or cited safety reference contains is an invented or mis-cited fact."""
     answer = kb.answers[key]
-    cited = " ".join(ARTICLES[s] for s in answer.sources).replace(",", "")
-    for figure in re.findall(r"\d+(?:[.,]\d+)*", answer.text):
-        figure = figure.replace(",", "")
-        if len(figure) < 2 or figure in HELPLINE_NUMBERS:
-            continue
-        assert figure in cited, f"{key}: {figure} is not in {answer.sources}"
+    cited = " ".join(ARTICLES[s] for s in answer.sources)
+    cited += " " + " ".join(f.text for r in answer.safety_refs for f in kb.references[r].facts)
+    assert figures_not_in(answer.text, cited) == [], f"{key}: not in {answer.sources} or {answer.safety_refs}"
+
+
+def test_the_figure_check_counts_only_cited_references(kb):
+    fact = "Withdrawal can last 14 months."  # a made-up figure, in no article
+    assert figures_not_in(fact, ARTICLES["essence"]) == ["14"]
+    assert figures_not_in(fact, ARTICLES["essence"] + " " + fact) == []
+
+
+def test_safety_references_are_recorded_with_title_publisher_date_and_facts(kb):
+    assert kb.references, "knowledge/references.yml is missing or empty"
+    for ref in kb.references.values():
+        assert ref.title.strip() and ref.publisher.strip() and ref.cite_as.strip(), ref.id
+        assert re.search(r"\b(?:19|20)\d\d\b", ref.date), f"{ref.id}: date {ref.date!r}"
+        assert ref.facts, f"{ref.id} has no facts"
+        assert len({f.id for f in ref.facts}) == len(ref.facts), ref.id
+        for fact in ref.facts:
+            assert 3 <= len(words(fact.text)) <= 40, f"{ref.id}/{fact.id}: a fact is one short statement"
+
+
+def test_every_cited_reference_exists_and_every_reference_is_cited(kb, domain):
+    cited = {r for a in kb.answers.values() for r in a.safety_refs}
+    assert cited <= set(kb.references), cited - set(kb.references)
+    for answer in kb.answers.values():
+        assert len(answer.safety_refs) == len(set(answer.safety_refs)), answer.key
+    backing = {r.id for r in kb.references.values() if r.backs}
+    for ref in kb.references.values():
+        assert set(ref.backs) <= set(kb.crisis_lines) and set(ref.backs) <= set(domain["responses"]), ref.id
+    assert set(kb.references) == cited | backing, f"uncited: {set(kb.references) - cited - backing}"
+
+
+def test_safety_references_are_not_articles_and_do_not_stand_alone(kb):
+    """A reference corrects or warns beside the articles; it never carries an answer on its own."""
+    assert not set(kb.references) & set(kb.sources)
+    for answer in kb.answers.values():
+        if answer.safety_refs:
+            assert answer.sources, answer.key
 
 
 @pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
