@@ -202,13 +202,22 @@ def test_greeting_carries_the_not_medical_advice_notice(domain):
     assert "not medical advice" in greet and "911" in greet and "988" in greet
 
 
+# Where the articles disagree, the answer says so and names each article
+# (the places the content review found, P1, P2, P3, P6, P8, and the earlier ones).
+DISAGREEMENTS = {
+    "ask_duration": ["essence", "dependency", "boardwalk"],
+    "ask_addiction_medication": ["aac", "essence"],
+    "ask_dosage": ["rehab_directory", "boardwalk"],
+    "ask_uses": ["boardwalk", "dependency", "rehab_directory"],
+    "ask_long_term_use": ["boardwalk", "dependency", "rehab_directory"],
+    "ask_withdrawal_duration": ["rehab_directory", "dependency", "aac"],
+}
+
+
 def test_articles_disagreements_are_shown_with_each_side_cited(kb):
-    for key, sides in {
-        "ask_duration": ["essence", "dependency", "boardwalk"],
-        "ask_addiction_medication": ["aac", "essence"],
-    }.items():
+    for key, sides in DISAGREEMENTS.items():
         text = kb.answers[key].text
-        assert "disagree" in text
+        assert re.search(r"disagree|differ|give different", text), key
         for side in sides:
             assert kb.sources[side].title in text
 
