@@ -90,13 +90,18 @@ class KnowledgeBase:
     def answer_for(self, intent: str, substances: Sequence[str] = ()) -> str:
         """The answer key for an intent; mixing questions depend on the substance.
 
-        A substance the knowledge base maps wins over one it does not know, so
-        "xanax and beer" gets the alcohol answer rather than "not covered".
+        A substance the knowledge base maps wins over one it does not know, and
+        among mapped ones the first in the map wins, so "xanax and beer" gets
+        the alcohol answer rather than "not covered" or the general one.
         """
         if intent != "ask_interaction" or not substances:
             return intent
-        known = [self.substances[s] for s in substances if s in self.substances]
+        known = [answer for substance, answer in self.substances.items() if substance in substances]
         return known[0] if known else UNLISTED_SUBSTANCE
+
+    def substance_answer(self, substance: str) -> str:
+        """The mixing answer for one named substance."""
+        return self.substances.get(substance, UNLISTED_SUBSTANCE)
 
     def render_answer(self, key: str, substance: str = "") -> str:
         """The full reply: answer, the titles it came from, a seek-help prompt."""

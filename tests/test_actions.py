@@ -19,13 +19,17 @@ def run(action, tracker, dispatcher):
     return events, dispatcher.messages
 
 
+# answer variant -> (words a person uses, canonical substance value)
+SAID = {"alcohol": ("beer", "alcohol"), "opioids": ("oxy", "opioids"), "other_medicines": ("cough syrup", "codeine"),
+        "unlisted": ("Zoloft", "sertraline"), "sedative": ("Ambien", "zolpidem")}
+
+
 def tracker_for(key: str):
     """A tracker whose message should produce the answer `key`."""
     intent, _, variant = key.partition("/")
     if not variant:
         return make_tracker(intent)
-    said = {"alcohol": "beer", "opioids": "oxy", "other_medicines": "cough syrup", "unlisted": "Zoloft"}[variant]
-    value = {"beer": "alcohol", "oxy": "opioids", "cough syrup": "codeine", "Zoloft": "sertraline"}[said]
+    said, value = SAID[variant]
     text = f"can i take klonopin with {said}"
     return make_tracker(intent, text, [substance(text, said, value)])
 
@@ -37,7 +41,8 @@ def test_every_answer_is_sourced_and_ends_with_seek_help(key, dispatcher):
 
     assert len(messages) == 1
     reply = messages[0]["text"]
-    first_line = answer.text.splitlines()[0].replace("{substance}", "Zoloft")
+    said = SAID.get(key.partition("/")[2], ("",))[0]
+    first_line = answer.text.splitlines()[0].replace("{substance}", said)
     assert reply.startswith(first_line)
     for source_id in answer.sources:
         assert f"\u201c{KB.sources[source_id].title}\u201d" in reply
@@ -65,6 +70,34 @@ def test_known_substance_wins_over_an_unlisted_one(dispatcher):
     entities = [substance(text, "weed", "marijuana"), substance(text, "beer", "alcohol")]
     events, _ = run(ActionAnswer(), make_tracker("ask_interaction", text, entities), dispatcher)
     assert events[0]["value"] == "ask_interaction/alcohol"
+
+
+@pytest.mark.parametrize("value", ["zolpidem", "gabapentin", "antihistamines", "marijuana"])
+def test_sedating_substances_the_articles_do_not_name_get_the_general_warning(value):
+    assert KB.answer_for("ask_interaction", [value]) == "ask_interaction/sedative"
+    text = KB.answers["ask_interaction/sedative"].text
+    assert "can't tell you" not in text and "stopped breathing" in text and "911" in text
+
+
+@pytest.mark.parametrize("value", ["sertraline", "ibuprofen", "acetaminophen", "melatonin", "cocaine", "stimulants",
+                                   "antidepressants", "something_new"])
+def test_other_substances_keep_the_honest_not_covered_answer(value):
+    assert KB.answer_for("ask_interaction", [value]) == "ask_interaction/unlisted"
+
+
+def test_the_most_specific_warning_wins_when_several_substances_are_named():
+    assert KB.answer_for("ask_interaction", ["marijuana", "alcohol"]) == "ask_interaction/alcohol"
+    assert KB.answer_for("ask_interaction", ["benzodiazepines", "alcohol"]) == "ask_interaction/alcohol"
+    assert KB.answer_for("ask_interaction", ["gabapentin", "opioids"]) == "ask_interaction/opioids"
+    assert KB.answer_for("ask_interaction", ["sertraline", "zolpidem"]) == "ask_interaction/sedative"
+
+
+def test_a_sedating_substance_is_named_in_the_persons_words(dispatcher):
+    text = "is it ok to smoke weed on klonopin"
+    events, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "weed", "marijuana")]),
+                           dispatcher)
+    assert events[0]["value"] == "ask_interaction/sedative"
+    assert messages[0]["text"].startswith("The articles don't name weed, but")
 
 
 def test_unlisted_substance_names_it_in_the_persons_words_and_does_not_guess(dispatcher):
