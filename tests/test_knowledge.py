@@ -266,3 +266,30 @@ def test_the_dose_check_allows_naming_the_strengths():
 def test_no_answer_reads_as_a_dose_to_take(kb, key):
     """Starting doses, maximums and schedules read as a personal range (review P1)."""
     assert dose_statements(kb.answers[key].text) == [], key
+
+
+# What someone after a stronger or faster effect wants to hear (review P9).
+CONFIRMS_THE_EFFECT = re.compile(
+    r"\b(?:much |act |acts |work |works )?faster\b|\bhigh stronger\b|\bstronger (?:high|effect)\b"
+    r"|\bboost(?:s|ing)? (?:the|a|their|another) (?:effect|high)\b|\bfeel (?:it|a) (?:more|stronger)\b", re.I)
+
+
+MISUSE_REPLIES = ["request_misuse", "ask_risky_use", "ask_interaction/opioids", "ask_interaction/alcohol"]
+
+
+@pytest.mark.parametrize("key", MISUSE_REPLIES + ["ask_overdose"])
+def test_misuse_replies_never_confirm_the_effect_sought(kb, key):
+    match = CONFIRMS_THE_EFFECT.search(kb.answers[key].text)
+    assert not match, f"{key}: {match.group(0)!r}"
+
+
+@pytest.mark.parametrize("key", MISUSE_REPLIES)
+def test_misuse_replies_lead_with_the_harm(kb, key):
+    first = kb.answers[key].text.splitlines()[0].lower()
+    assert re.search(r"danger|kill|death|can't help|warn", first), f"{key} opens with: {first}"
+
+
+def test_the_misuse_check_catches_the_old_wording():
+    assert CONFIRMS_THE_EFFECT.search("Snorting makes it act much faster and adds to the danger.")
+    assert CONFIRMS_THE_EFFECT.search("Some people who use opioids take Klonopin to make their high stronger.")
+    assert CONFIRMS_THE_EFFECT.search("Mixing it with alcohol to boost the effect raises the risk")
