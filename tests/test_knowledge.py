@@ -293,3 +293,43 @@ def test_the_misuse_check_catches_the_old_wording():
     assert CONFIRMS_THE_EFFECT.search("Snorting makes it act much faster and adds to the danger.")
     assert CONFIRMS_THE_EFFECT.search("Some people who use opioids take Klonopin to make their high stronger.")
     assert CONFIRMS_THE_EFFECT.search("Mixing it with alcohol to boost the effect raises the risk")
+
+
+OVERDOSE_ADVICE = {
+    "en": ["naloxone", "does not reverse Klonopin", "on their side"],
+    "es": ["naloxona", "no revierte el Klonopin", "de lado"],
+}
+
+
+@pytest.mark.parametrize("response", ["utter_crisis_emergency", "utter_crisis_both"])
+def test_overdose_crisis_replies_give_naloxone_and_the_recovery_position(domain, response):
+    """Review P10: naloxone when opioids may be involved (safe, though it does not reverse Klonopin)."""
+    for language, variant in variants(domain, response):
+        for words in OVERDOSE_ADVICE[language]:
+            assert words.lower() in variant["text"].lower(), f"{response} ({language}) lacks {words!r}"
+
+
+CALL_OR_TEXT = re.compile(r"\b(call or text|text|call|llame|envíe|texto)\b", re.I)
+
+
+def offers_911_by_text(text: str) -> bool:
+    """True if the verb nearest before a 911 in its sentence offers texting ("Call or text: ... 911")."""
+    for sentence in re.split(r"[.;\n]", text):
+        for match in re.finditer(r"(?<!\d)911(?!\d)", sentence):
+            verbs = CALL_OR_TEXT.findall(sentence[:match.start()])
+            if verbs and verbs[-1].lower() in {"call or text", "text", "envíe", "texto"}:
+                return True
+    return False
+
+
+def test_the_text_to_911_check_catches_the_old_crisis_prompt():
+    assert offers_911_by_text("you are not alone. Call or text: 988 Suicide & Crisis Lifeline 988, Emergency services 911.")
+    assert not offers_911_by_text("Call or text 988, or call 911 if you are in danger now: Emergency services 911.")
+
+
+def test_911_is_offered_for_calling_only(kb, domain):
+    """988 takes texts; text-to-911 is not available everywhere (review P10)."""
+    texts = [v["text"] for r in domain["responses"] for _, v in variants(domain, r) if "text" in v]
+    texts += [kb.render_seek_help(kind) for kind in kb.seek_help]
+    texts += [a.text for a in kb.answers.values()]
+    assert [t for t in texts if offers_911_by_text(t)] == []
