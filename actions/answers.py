@@ -58,7 +58,8 @@ class ActionAnswer(Action):
             # An intent without an answer is a content bug; say so rather than guess.
             dispatcher.utter_message(response="utter_not_covered")
             return []
-        said = next((words for value, words in substances if value not in kb.substances), "")
+        # {substance} in the answer: the person's own words for the substance it is about
+        said = next((words for value, words in substances if kb.substance_answer(value) == key), "")
         dispatcher.utter_message(text=kb.render_answer(key, substance=said))
         return [SlotSet("last_answer", key)]
 
