@@ -61,8 +61,8 @@ bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side ove
 shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
 
-actions: $(VENV)/.installed  ## only the action server
-	$(RASA) run actions --actions actions --port 5055
+actions: $(VENV)/.installed  ## only the action server (127.0.0.1:5055; ACTIONS_HOST, ACTION_SERVER_TOKEN)
+	scripts/run_actions.sh
 
 browser:  ## the headless Chromium the browser tests drive (apt-get install when missing)
 	scripts/ensure-browser.sh
