@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock browser web eval bench
+.PHONY: run test setup model shell actions validate clean lock browser web eval bench retention
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -69,6 +69,10 @@ browser:  ## the headless Chromium the browser tests drive (apt-get install when
 
 web: $(VENV)/.installed  ## only the web chat page (http://localhost:8080)
 	$(PY) scripts/serve_web.py
+
+DAYS ?= 30
+retention: $(VENV)/.installed  ## delete conversations idle for more than DAYS days (default 30) from the tracker store in endpoints.yml; DRY_RUN=1 only counts
+	$(PY) -m ops.retention --days $(DAYS) --endpoints endpoints.yml $(if $(DRY_RUN),--dry-run)
 
 validate: $(VENV)/.installed
 	$(RASA) data validate --fail-on-warnings
