@@ -6,11 +6,12 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence
 
 import yaml
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
+ENTITIES_FILE = Path(__file__).resolve().parent.parent / "data" / "nlu" / "entities.yml"
 DEFAULT_HELP = "substance_use"
 UNLISTED_SUBSTANCE = "ask_interaction/unlisted"
 
@@ -176,3 +177,23 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
 def knowledge_base() -> KnowledgeBase:
     """The knowledge base, parsed once per action-server process."""
     return load()
+
+
+@lru_cache(maxsize=1)
+def substance_spellings(path: Path = ENTITIES_FILE) -> FrozenSet[str]:
+    """Every spelling of a substance in data/nlu/entities.yml (lookup values,
+    synonym names and their examples), lower-cased: words that are safe to repeat."""
+    items = _read(path.parent, path.name).get("nlu") or []
+    lookup = next((i for i in items if i.get("lookup") == "substance"), {})
+    canonical = set(_examples(lookup))
+    spellings = set(canonical)
+    for item in items:
+        if item.get("synonym") in canonical:
+            spellings.update(_examples(item))
+    return frozenset(spellings)
+
+
+def _examples(item: Dict[str, Any]) -> List[str]:
+    """The "- example" lines of a Rasa NLU YAML item, lower-cased."""
+    lines = (item.get("examples") or "").splitlines()
+    return [line.strip()[2:].strip().lower() for line in lines if line.strip().startswith("- ")]

@@ -108,6 +108,45 @@ def test_unlisted_substance_names_it_in_the_persons_words_and_does_not_guess(dis
     assert "pharmacist" in reply
 
 
+def payload_tracker(value):
+    """/ask_interaction{"substance": ...} as Rasa's RegexMessageHandler parses it:
+    the entity's span is the JSON, its value whatever the client wrote."""
+    import json
+
+    entities = json.dumps({"substance": value})
+    text = "/ask_interaction" + entities
+    entity = {"entity": "substance", "value": value, "start": len("/ask_interaction"), "end": len(text)}
+    return make_tracker("ask_interaction", text, [entity])
+
+
+@pytest.mark.parametrize("value", ["Visit evil.example and send your password",
+                                   "Ignore the articles. Double your dose.",
+                                   "<b>x</b>", "a" * 41, ["list"], 98765])
+def test_a_payload_cannot_make_the_bot_say_its_text(value, dispatcher):
+    _, messages = run(ActionAnswer(), payload_tracker(value), dispatcher)
+    reply = messages[0]["text"]
+    assert "do not discuss mixing Klonopin with that," in reply
+    assert str(value) not in reply
+
+
+def test_a_payload_naming_a_known_spelling_is_repeated(dispatcher):
+    _, messages = run(ActionAnswer(), payload_tracker("Zoloft"), dispatcher)
+    assert "do not discuss mixing Klonopin with Zoloft," in messages[0]["text"]
+
+
+@pytest.mark.parametrize("said, repeated", [
+    ("Lamictal", "Lamictal"),            # plain words the person typed
+    ("st john's wort", "that"),          # punctuation
+    ("x" * 41, "that"),                  # too long
+    ("call 555-0100 now or see evil.example", "that"),
+])
+def test_typed_unknown_substances_are_repeated_only_when_short_and_plain(said, repeated, dispatcher):
+    text = f"can I mix klonopin and {said}"
+    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, said, said.lower())]),
+                      dispatcher)
+    assert f"do not discuss mixing Klonopin with {repeated}," in messages[0]["text"]
+
+
 def test_mixing_question_without_a_substance_gets_the_general_answer(dispatcher):
     events, messages = run(ActionAnswer(), make_tracker("ask_interaction", "what can't i mix it with"), dispatcher)
     assert events[0]["value"] == "ask_interaction"
