@@ -59,6 +59,8 @@ class KnowledgeBase:
     crisis_lines: Dict[str, List[str]]
     reply_lines: Dict[str, List[str]] = field(default_factory=dict)
     after_crisis: List[str] = field(default_factory=list)
+    # What the channels say themselves (too long, no reply): text, then helplines.
+    channel_replies: Dict[str, SeekHelp] = field(default_factory=dict)
 
     @property
     def crisis_intents(self) -> List[str]:
@@ -91,6 +93,17 @@ class KnowledgeBase:
         lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
         return f"{prompt.text} {lines}."
 
+    def render_channel_reply(self, key: str, **values: Any) -> str:
+        """A channel reply, its {placeholders} filled from `values`, then its helplines."""
+        prompt = self.channel_replies[key]
+        text = prompt.text
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", str(value))
+        if not prompt.lines:
+            return text
+        lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
+        return f"{text} {lines}."
+
     def render_sources(self, key: str) -> str:
         """The articles behind an answer, with their publishers."""
         rows = []
@@ -122,6 +135,7 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
         crisis_lines=helplines_file.get("crisis_lines", {}),
         reply_lines=helplines_file.get("reply_lines", {}),
         after_crisis=answers_file.get("after_crisis", []),
+        channel_replies={k: SeekHelp(**v) for k, v in helplines_file.get("channel_replies", {}).items()},
     )
 
 
