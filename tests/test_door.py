@@ -273,6 +273,13 @@ def test_an_over_long_message_gets_the_too_long_reply_with_helplines_and_is_not_
     assert user_texts(assistant, "rest:too-long") == []
 
 
+def test_an_over_long_sms_gets_the_too_long_reply_and_is_not_stored(assistant):
+    phone = "+15550007007"
+    texts = sms_texts(sms(assistant, {"From": phone, "Body": "why " * 600, "MessageSid": "SMlong1"}))
+    assert len(texts) == 1 and "too long" in texts[0] and "988" in texts[0] and "911" in texts[0]
+    assert user_texts(assistant, "sms:" + hmac.new(KEY.encode(), phone.encode(), hashlib.sha256).hexdigest()) == []
+
+
 def test_metadata_is_not_stored(assistant):
     post(assistant, {"sender": "meta", "message": "what is klonopin", "metadata": {"junk": "x" * 5000},
                      "input_channel": "twilio_sms"})
