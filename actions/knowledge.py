@@ -82,6 +82,8 @@ class KnowledgeBase:
     reply_lines: Dict[str, List[str]] = field(default_factory=dict)
     after_crisis: List[str] = field(default_factory=list)
     references: Dict[str, Reference] = field(default_factory=dict)
+    # What the channels say themselves (too long, no reply): text, then helplines.
+    channel_replies: Dict[str, SeekHelp] = field(default_factory=dict)
 
     @property
     def crisis_intents(self) -> List[str]:
@@ -131,6 +133,17 @@ class KnowledgeBase:
         lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
         return f"{prompt.text} {lines}."
 
+    def render_channel_reply(self, key: str, **values: Any) -> str:
+        """A channel reply, its {placeholders} filled from `values`, then its helplines."""
+        prompt = self.channel_replies[key]
+        text = prompt.text
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", str(value))
+        if not prompt.lines:
+            return text
+        lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
+        return f"{text} {lines}."
+
     def render_sources(self, key: str) -> str:
         """The articles behind an answer, with their publishers."""
         rows = []
@@ -170,6 +183,7 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
             k: Reference(id=k, **{**v, "facts": [Fact(**f) for f in v["facts"]]})
             for k, v in (references_file.get("references") or {}).items()
         },
+        channel_replies={k: SeekHelp(**v) for k, v in helplines_file.get("channel_replies", {}).items()},
     )
 
 
