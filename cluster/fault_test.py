@@ -218,8 +218,8 @@ def audit(load: Load, turns: Dict[str, List[Tuple[int, str]]]) -> Dict:
     for sender, stored in by_sender.items():
         if sender == "par":
             continue  # sent at once: any order is right
-        order = [index for _, index in sorted(stored)]
-        reordered += sum(1 for a, b in zip(order, order[1:]) if b <= a)
+        order = list(dict.fromkeys(index for _, index in sorted(stored)))  # a duplicate counts once, above
+        reordered += sum(1 for a, b in zip(order, order[1:]) if b < a)
     answered = {t for t, r in sent.items() if r.answered}
     return {
         "stored_user_turns": sum(len(v) for v in turns.values()),
@@ -271,6 +271,8 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
         lb_counters = haproxy_counters(cluster)
     finally:
         cluster.stop()
+    lb_counters["replays_not_stored_twice"] = sum(
+        log.read_text(errors="replace").count("not storing it twice") for log in cluster.logs.glob("rasa*.log"))
     summary = summarise(load, cluster, calm, kills, turns, unreplied, lb_counters,
                         {"senders": senders, "messages_each": messages, "parallel_bursts": [parallel, parallel],
                          "lock_store": "rasa RedisLockStore" if stock_lock_store else "cluster.lock_store.RedisTicketLockStore"},
@@ -330,6 +332,7 @@ def print_summary(s: Dict) -> None:
         ("p50 / p95 under faults, through LB (ms)", f"{lat['faulted_load_through_lb'].get('p50_ms')} / {lat['faulted_load_through_lb'].get('p95_ms')}"),
         ("calm p50 / p95, one replica direct (ms)", f"{lat['calm_direct_one_replica'].get('p50_ms')} / {lat['calm_direct_one_replica'].get('p95_ms')}, {lat['calm_direct_one_replica']['msg_per_s']} msg/s"),
         ("calm p50 / p95, through LB (ms)", f"{lat['calm_through_lb'].get('p50_ms')} / {lat['calm_through_lb'].get('p95_ms')}, {lat['calm_through_lb']['msg_per_s']} msg/s"),
+        ("retried turns recognised, not stored twice", s["haproxy"].get("replays_not_stored_twice")),
         ("HAProxy retries / redispatches (rasa)", f"{s['haproxy'].get('rasa/BACKEND', {}).get('wretr')} / {s['haproxy'].get('rasa/BACKEND', {}).get('wredis')}"),
         ("HAProxy retries / redispatches (actions)", f"{s['haproxy'].get('actions/BACKEND', {}).get('wretr')} / {s['haproxy'].get('actions/BACKEND', {}).get('wredis')}"),
         ("time: start-up / faulted load / total (s)", f"{s['times']['startup_s']} / {s['times']['faulted_load_s']} / {s['times']['total_s']}"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from typing import Any, AsyncIterator, Dict, List, Optional, Text
 
 from rasa.core.lock import TicketLock
@@ -42,8 +43,10 @@ redis.call('PEXPIRE', KEYS[2], 86400000)
 return ticket
 """
 
-# KEYS: queue. ARGV: alive-key prefix, my ticket. 1: my turn, 0: wait, -1: my ticket is gone.
-# Tickets ahead of mine whose heartbeat stopped (a dead process) are dropped here.
+# KEYS: queue, dead-flag. ARGV: alive-key prefix, my ticket.
+# 1: my turn, 0: wait, -1: my ticket is gone. Tickets ahead of mine whose
+# heartbeat stopped (a dead process) are dropped here, and the conversation is
+# flagged for two minutes: its next turns may be retries of the dead request.
 TURN = """
 while true do
   local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
@@ -55,8 +58,13 @@ while true do
   end
   if redis.call('EXISTS', ARGV[1] .. head) == 1 then return 0 end
   redis.call('ZREM', KEYS[1], head)
+  redis.call('SET', KEYS[2], '1', 'PX', 120000)
 end
 """
+
+# True inside a turn of a conversation whose lock held a dead replica's ticket
+# in the last two minutes; cluster/tracker_store.py reads it (same asyncio task).
+AFTER_DEAD_REPLICA: ContextVar[bool] = ContextVar("after_dead_replica", default=False)
 
 
 class RedisTicketLockStore(RedisLockStore):
@@ -70,7 +78,8 @@ class RedisTicketLockStore(RedisLockStore):
 
     def _keys(self, conversation_id: Text) -> Dict[str, str]:
         base = f"{self.key_prefix}{conversation_id}"
-        return {"counter": f"{base}:next", "queue": f"{base}:queue", "alive": f"{base}:alive:"}
+        return {"counter": f"{base}:next", "queue": f"{base}:queue", "alive": f"{base}:alive:",
+                "dead": f"{base}:dead"}
 
     @asynccontextmanager
     async def lock(self, conversation_id: Text, lock_lifetime: float = 0,
@@ -83,10 +92,14 @@ class RedisTicketLockStore(RedisLockStore):
         keys = self._keys(conversation_id)
         ticket = [self._issue(keys)]  # a list: re-queueing swaps the number the heartbeat keeps alive
         heartbeat = asyncio.create_task(self._heartbeat(keys, ticket))
+        flagged = None
         try:
             await self._wait_for_turn(keys, ticket)
+            flagged = AFTER_DEAD_REPLICA.set(bool(self.red.exists(keys["dead"])))
             yield TicketLock(conversation_id)
         finally:
+            if flagged is not None:
+                AFTER_DEAD_REPLICA.reset(flagged)
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
                 await heartbeat
@@ -98,7 +111,7 @@ class RedisTicketLockStore(RedisLockStore):
 
     async def _wait_for_turn(self, keys: Dict[str, str], ticket: List[int]) -> None:
         while True:
-            turn = int(self._turn(keys=[keys["queue"]], args=[keys["alive"], ticket[0]]))
+            turn = int(self._turn(keys=[keys["queue"], keys["dead"]], args=[keys["alive"], ticket[0]]))
             if turn == 1:
                 return
             if turn == -1:
