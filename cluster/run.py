@@ -313,12 +313,11 @@ def stop_process(process: Optional[subprocess.Popen]) -> None:
         pass
 
 
-def stop_leftovers(home: Path) -> None:
+def stop_leftovers(home: Path) -> bool:
     """`make cluster-stop`: whatever a killed `make cluster` left behind, from its pids.json."""
     path = home / "pids.json"
     if not path.exists():
-        print(f"nothing recorded in {path}")
-        return
+        return False
     recorded = json.loads(path.read_text())
     cluster = Cluster(home, Ports(**recorded["ports"]))
     for pid in reversed(list(recorded["pids"].values())):
@@ -329,12 +328,13 @@ def stop_leftovers(home: Path) -> None:
     time.sleep(3)  # let the Rasa replicas close their database connections
     cluster._stop_postgres()
     path.unlink()
+    return True
 
 
 def main(argv: List[str]) -> int:
     home = Path(os.environ.get("CLUSTER_HOME", ROOT / ".cluster" / "run"))
     if argv[:1] == ["stop"]:
-        stop_leftovers(home)
+        print("stopped" if stop_leftovers(home) else f"nothing recorded in {home / 'pids.json'}")
         return 0
     cluster = Cluster(home)
     # Ctrl-C or a TERM from outside: stop everything in reverse order.
