@@ -41,7 +41,7 @@ def test_every_request_is_answered_through_the_load_balancer(summary):
 
 def test_no_stored_turn_is_lost_duplicated_or_reordered(summary):
     audit = {k: summary[k] for k in ("lost", "duplicated", "reordered", "split_conversations",
-                                     "stored_turns_without_bot_reply")}
+                                     "stored_turns_without_bot_reply", "failed_action_calls")}
     assert audit == dict.fromkeys(audit, 0), (audit, summary["duplicated_refs"])
     assert summary["stored_user_turns"] == summary["messages_sent"]
 
@@ -158,3 +158,16 @@ def test_a_retried_turn_is_stored_once_and_only_after_a_dead_replica(tmp_path):
     turn(again, "is it addictive")  # the same text again, no crash: a person repeating themselves
     save(again, after_dead=False)
     assert stored_texts() == ["what is klonopin", "is it addictive", "is it addictive"]
+
+
+def test_the_audit_catches_what_it_is_meant_to_catch():
+    """Fabricated runs: a lost, a duplicated and a reordered turn are each counted."""
+    load = fault_test.Load("abc123")
+    for sender, index, texts in [("s00", 0, 3), ("s00", 1, 3), ("s00", 2, 3), ("s01", 0, 3), ("s01", 1, 3),
+                                 ("s02", 0, 3), ("s02", 1, 3)]:
+        load.results.append(fault_test.Result(sender, index, f"abc123-{sender}-{index:02d}", "lb", 0, 1, 200, texts))
+    turns = {"abc123-s00-00": [(1, "a")], "abc123-s00-01": [(5, "a")], "abc123-s00-02": [(3, "a")],  # 2 before 1
+             "abc123-s01-00": [(2, "b"), (9, "b")], "abc123-s01-01": [(10, "b")],  # s01-00 stored twice
+             "abc123-s02-00": [(4, "c")]}  # s02-01 answered, never stored
+    audit = fault_test.audit(load, turns)
+    assert (audit["lost"], audit["duplicated"], audit["reordered"]) == (1, 1, 1)
