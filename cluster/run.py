@@ -192,6 +192,7 @@ class Cluster:
         self.pgdata.mkdir(mode=0o700, parents=True, exist_ok=True)
         chown_postgres(self.pgdata)
         pwfile = self.home / "pgpass.tmp"
+        pwfile.touch(mode=0o600)  # never readable by others, even for the moment initdb needs it
         pwfile.write_text(self.secrets["db"] + "\n")
         chown_postgres(pwfile)
         try:
