@@ -64,7 +64,7 @@ cluster: $(MODEL)  ## the cluster profile here: PostgreSQL, Redis, HAProxy (REST
 cluster-stop:  ## stop whatever a killed `make cluster` left running (.cluster/run/pids.json)
 	$(PY) -m cluster.run stop
 
-cluster-test: $(MODEL)  ## fault test: 20 senders x 15 messages through HAProxy, a Rasa replica SIGKILLed, an action server stopped (about 2 min) -> docs/cluster.json
+cluster-test: $(MODEL)  ## fault test: 20 senders x 15 messages through HAProxy, a Rasa replica SIGKILLed, an action server stopped (under a minute) -> docs/cluster.json
 	$(PY) -m cluster.fault_test
 
 shell: $(MODEL)  ## talk to the assistant in the terminal
