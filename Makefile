@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock browser web eval bench retention
+.PHONY: run test setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -57,6 +57,15 @@ eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-val
 
 bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
 	$(PY) scripts/bench.py
+
+cluster: $(MODEL)  ## the cluster profile here: PostgreSQL, Redis, HAProxy (REST on :55005), 2 Rasa replicas, 2 action servers (apt-get installs what is missing; Ctrl-C stops it)
+	$(PY) -m cluster.run
+
+cluster-stop:  ## stop whatever a killed `make cluster` left running (.cluster/run/pids.json)
+	$(PY) -m cluster.run stop
+
+cluster-test: $(MODEL)  ## fault test: 20 senders x 15 messages through HAProxy, a Rasa replica SIGKILLed, an action server stopped (under a minute) -> docs/cluster.json
+	$(PY) -m cluster.fault_test
 
 shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
