@@ -14,13 +14,14 @@ Settings (environment variables, read when the channel is created):
 The sentences a person reads are in knowledge/helplines.yml (`channel_replies`).
 """
 import asyncio
+import ipaddress
 import logging
 import os
 import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, Dict, List, Optional, Text
+from typing import Any, Callable, Dict, List, Optional, Text, Union
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import UserMessage
@@ -29,6 +30,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, Sanic
+from sanic.request import Request
 
 from actions import knowledge
 
@@ -156,4 +158,49 @@ async def answer(agent: Agent, message: UserMessage, prepare: Prepare,
         logger.error("Conversation %s: the assistant gave no reply (a failed action; see the error "
                      "above); sent the apology.", message.sender_id)
         return [reply("no_reply")]
+    return messages
+
+
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+def networks(setting: Union[None, Text, List[Text]]) -> List[Network]:
+    """Proxy addresses or networks, as a list or a comma-separated string ("10.0.0.5, 10.1.0.0/16")."""
+    items = setting.split(",") if isinstance(setting, str) else (setting or [])
+    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
+
+
+def trusted_proxies(credentials: Optional[Dict[Text, Any]]) -> List[Network]:
+    """`trusted_proxies` of the channel in credentials.yml, else TRUSTED_PROXIES."""
+    return networks((credentials or {}).get("trusted_proxies") or os.environ.get("TRUSTED_PROXIES"))
+
+
+def from_proxy(request: Request, proxies: List[Network]) -> bool:
+    """Headers a proxy adds (X-Forwarded-*, X-Request-ID) count only from a configured proxy."""
+    try:
+        peer = ipaddress.ip_address(request.ip)
+    except ValueError:
+        return False
+    return any(peer in network for network in proxies)
+
+
+def replayed(tracker: Optional[DialogueStateTracker], message_id: Text) -> bool:
+    """A Twilio retry, a replayed SMS or a request the load balancer retried carries a message id
+    (MessageSid, X-Request-ID) already stored with a user turn."""
+    return any(isinstance(e, UserUttered) and e.message_id == message_id for e in (tracker.events if tracker else []))
+
+
+def stored_reply(tracker: Optional[DialogueStateTracker], message_id: Text) -> List[Dict[Text, Any]]:
+    """The bot messages stored after the user turn with `message_id`: the answer a retried request
+    gets, without the turn being run (and stored) a second time."""
+    events = list(tracker.events if tracker else [])
+    start = next((i for i, e in enumerate(events) if isinstance(e, UserUttered) and e.message_id == message_id), None)
+    if start is None:
+        return []
+    messages = []
+    for event in events[start + 1:]:
+        if isinstance(event, UserUttered):
+            break
+        if isinstance(event, BotUttered):
+            messages.append({k: v for k, v in {"text": event.text, **(event.data or {})}.items() if v})
     return messages

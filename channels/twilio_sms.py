@@ -7,15 +7,13 @@ then posts to /webhooks/twilio_sms/webhook.
 """
 import hashlib
 import hmac
-import ipaddress
 import logging
 import os
 import re
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Text, Tuple, Union
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Text, Tuple
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -23,7 +21,8 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.door import Limits, answer, offered_options, options, reply, typed_payloads_as_text
+from channels.door import (Limits, Network, answer, from_proxy, offered_options, options, replayed, reply,
+                           trusted_proxies, typed_payloads_as_text)
 
 logger = logging.getLogger(__name__)
 
@@ -119,20 +118,6 @@ def sender_key(auth_token: Optional[Text]) -> Optional[bytes]:
     return None
 
 
-def replayed(tracker: Optional[DialogueStateTracker], message_id: Text) -> bool:
-    """Twilio retries, and a replayed request, carry a MessageSid already stored with a user turn."""
-    return any(isinstance(e, UserUttered) and e.message_id == message_id for e in (tracker.events if tracker else []))
-
-
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-
-
-def networks(setting: Union[None, Text, List[Text]]) -> List[Network]:
-    """Proxy addresses or networks, as a list or a comma-separated string ("10.0.0.5, 10.1.0.0/16")."""
-    items = setting.split(",") if isinstance(setting, str) else (setting or [])
-    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
-
-
 class TwilioSmsInput(InputChannel):
     """Twilio SMS webhook: checks Twilio's signature, answers with TwiML."""
 
@@ -143,8 +128,7 @@ class TwilioSmsInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
-        proxies = credentials.get("trusted_proxies") or os.environ.get("TRUSTED_PROXIES")
-        return cls(credentials.get("auth_token"), credentials.get("public_url"), networks(proxies))
+        return cls(credentials.get("auth_token"), credentials.get("public_url"), trusted_proxies(credentials))
 
     def __init__(self, auth_token: Optional[Text] = None, public_url: Optional[Text] = None,
                  trusted_proxies: Optional[List[Network]] = None, limits: Optional[Limits] = None) -> None:
@@ -163,11 +147,7 @@ class TwilioSmsInput(InputChannel):
                            "from the Twilio auth token, so rotating the token starts every conversation afresh.")
 
     def from_proxy(self, request: Request) -> bool:
-        try:
-            peer = ipaddress.ip_address(request.ip)
-        except ValueError:
-            return False
-        return any(peer in network for network in self.trusted_proxies)
+        return from_proxy(request, self.trusted_proxies)
 
     def signed_url(self, request: Request) -> str:
         """The URL Twilio called and signed; behind a proxy that is not the URL we see.

@@ -274,7 +274,7 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
     finally:
         cluster.stop()
     logs = [log.read_text(errors="replace") for log in cluster.logs.glob("rasa*.log")]
-    replays = sum(log.count("not storing it twice") for log in logs)
+    replays = sum(log.count("was already answered; sent the stored answer") for log in logs)
     failed_actions = sum(log.count("Encountered an exception while running action") for log in logs)
     summary = summarise(load, cluster, calm, kills, turns, unreplied, replays, failed_actions, lb_counters,
                         {"senders": senders, "messages_each": messages, "parallel_bursts": [parallel, parallel],
@@ -294,7 +294,7 @@ def summarise(load: Load, cluster: Cluster, calm: Dict, kills: List[Dict], turns
     checks = audit(load, turns)
     checks["stored_turns_without_bot_reply"] = unreplied
     checks["failed_action_calls"] = failed_actions  # Rasa's log: the turn lost its action's messages
-    checks["retried_turns_not_stored_twice"] = replays  # cluster/tracker_store.py's log lines
+    checks["retried_turns_not_stored_twice"] = replays  # channels/rest.py's log lines
     failures = [k for k in ("lost", "duplicated", "reordered", "split_conversations", "failed_action_calls")
                 if checks[k]]
     if unanswered:

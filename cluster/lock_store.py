@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager, suppress
-from contextvars import ContextVar
 from typing import Any, AsyncIterator, Dict, List, Optional, Text
 
 from rasa.core.lock import TicketLock
@@ -62,11 +61,6 @@ while true do
 end
 """
 
-# True inside a turn of a conversation whose lock held a dead replica's ticket
-# in the last two minutes; cluster/tracker_store.py reads it (same asyncio task).
-AFTER_DEAD_REPLICA: ContextVar[bool] = ContextVar("after_dead_replica", default=False)
-
-
 class RedisTicketLockStore(RedisLockStore):
     def __init__(self, endpoint_config: EndpointConfig) -> None:
         kwargs: Dict[str, Any] = dict(endpoint_config.kwargs)
@@ -92,14 +86,10 @@ class RedisTicketLockStore(RedisLockStore):
         keys = self._keys(conversation_id)
         ticket = [self._issue(keys)]  # a list: re-queueing swaps the number the heartbeat keeps alive
         heartbeat = asyncio.create_task(self._heartbeat(keys, ticket))
-        flagged = None
         try:
             await self._wait_for_turn(keys, ticket)
-            flagged = AFTER_DEAD_REPLICA.set(bool(self.red.exists(keys["dead"])))
             yield TicketLock(conversation_id)
         finally:
-            if flagged is not None:
-                AFTER_DEAD_REPLICA.reset(flagged)
             heartbeat.cancel()
             with suppress(asyncio.CancelledError):
                 await heartbeat

@@ -124,6 +124,8 @@ class Cluster:
             "REDIS_PASSWORD": self.secrets["redis"],
             "ACTION_SERVER_URL": f"http://{HOST}:{p.actions_lb}/webhook",
             "TICKET_LOCK_LIFETIME": str(TICKET_LOCK_LIFETIME),
+            # X-Request-ID (set by HAProxy) counts only from HAProxy's address: channels/rest.py.
+            "TRUSTED_PROXIES": HOST,
             "LB_HOST": HOST, "LB_PORT": str(p.lb), "ACTIONS_LB_PORT": str(p.actions_lb),
             "STATS_PORT": str(p.stats),
             "RASA1_ADDR": f"{HOST}:{p.rasa[0]}", "RASA2_ADDR": f"{HOST}:{p.rasa[1]}",

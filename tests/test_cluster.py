@@ -117,49 +117,6 @@ def test_a_turn_longer_than_the_lifetime_is_not_overtaken(redis_port):
     assert log == [("in", "long"), ("out", "long"), ("in", "next"), ("out", "next")]
 
 
-def test_a_retried_turn_is_stored_once_and_only_after_a_dead_replica(tmp_path):
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    from cluster.lock_store import AFTER_DEAD_REPLICA
-    from cluster.tracker_store import ReplaySafeSQLTrackerStore
-
-    store = ReplaySafeSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
-
-    def turn(tracker, text):
-        tracker.update(UserUttered(text))
-        tracker.update(BotUttered("an answer"))
-        tracker.update(ActionExecuted("action_listen"))
-
-    def save(tracker, after_dead: bool):
-        flag = AFTER_DEAD_REPLICA.set(after_dead)
-        try:
-            asyncio.run(store.save(tracker))
-        finally:
-            AFTER_DEAD_REPLICA.reset(flag)
-
-    def stored_texts():
-        tracker = asyncio.run(store.retrieve("p"))
-        return [e.text for e in tracker.events if isinstance(e, UserUttered)]
-
-    tracker = DialogueStateTracker("p", [])
-    turn(tracker, "what is klonopin")  # the dead replica committed this, then died
-    save(tracker, after_dead=False)
-    retried = asyncio.run(store.retrieve("p"))
-    turn(retried, "what is klonopin")  # HAProxy's retry of the same request
-    save(retried, after_dead=True)
-    assert stored_texts() == ["what is klonopin"]
-
-    after = asyncio.run(store.retrieve("p"))  # Rasa loads the tracker afresh for every message
-    turn(after, "is it addictive")  # a new message after the crash is stored
-    save(after, after_dead=True)
-    again = asyncio.run(store.retrieve("p"))
-    turn(again, "is it addictive")  # the same text again, no crash: a person repeating themselves
-    save(again, after_dead=False)
-    assert stored_texts() == ["what is klonopin", "is it addictive", "is it addictive"]
-
-
 def test_the_audit_catches_what_it_is_meant_to_catch():
     """Fabricated runs: a lost, a duplicated and a reordered turn are each counted."""
     load = fault_test.Load("abc123")

@@ -27,8 +27,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from twilio.request_validator import RequestValidator
 
 from channels import rest
-from channels.door import Limits, reply, typed_payloads_as_text
-from channels.twilio_sms import conversation_id, networks, replayed, sender_key
+from channels.door import Limits, networks, replayed, reply, stored_reply, typed_payloads_as_text
+from channels.twilio_sms import conversation_id, sender_key
 from tests.servers import Assistant, stop
 
 TOKEN, KEY = "door-token", "door-sender-key"
@@ -188,6 +188,27 @@ def test_sms_conversation_ids_are_keyed_hashes_in_their_own_namespace(monkeypatc
 def test_replays_are_recognised_by_message_id():
     tracker = DialogueStateTracker.from_events("sms:x", [UserUttered("hi", message_id="SM1")])
     assert replayed(tracker, "SM1") and not replayed(tracker, "SM2") and not replayed(None, "SM1")
+
+
+def test_a_retried_rest_request_gets_the_stored_answer_and_is_not_run_again():
+    """The load balancer retries a request whose replica died after storing the turn: same id."""
+    processor = Processor([{"text": "fresh answer"}])
+    agent = fake_agent(processor)
+    stored = [UserUttered("what is it", message_id="req-1"), BotUttered("stored answer", {"buttons": None}),
+              UserUttered("later", message_id="req-2"), BotUttered("later answer")]
+    asyncio.run(agent.tracker_store.save(DialogueStateTracker.from_events("rest:a", stored)))
+    body = json.dumps({"sender": "a", "message": "what is it"}).encode()
+    status, messages = asyncio.run(rest.respond(agent, body, LIMITS, "req-1"))
+    assert status == 200 and messages == [{"text": "stored answer", "recipient_id": "a"}]
+    assert processor.seen == []
+    status, messages = asyncio.run(rest.respond(agent, body, LIMITS, "req-3"))
+    assert messages == [{"text": "fresh answer", "recipient_id": "a"}] and processor.seen == ["what is it"]
+
+
+def test_stored_reply_is_only_the_answer_to_that_turn():
+    tracker = DialogueStateTracker.from_events("rest:a", [UserUttered("one", message_id="r1"), BotUttered("a1"),
+                                                          BotUttered("a2"), UserUttered("two"), BotUttered("b")])
+    assert stored_reply(tracker, "r1") == [{"text": "a1"}, {"text": "a2"}] and stored_reply(tracker, "r9") == []
 
 
 def test_trusted_proxies_parse_from_a_list_or_a_comma_separated_string():
@@ -356,6 +377,16 @@ def test_a_replayed_sms_is_stored_and_answered_once(assistant):
     assert answers[0] and "clonazepam" in " ".join(answers[0]) and answers[1:] == [[], []]
     owner = "sms:" + hmac.new(KEY.encode(), params["From"].encode(), hashlib.sha256).hexdigest()
     assert user_texts(assistant, owner) == ["what is klonopin"]
+
+
+def test_a_request_id_from_a_client_that_is_no_proxy_is_ignored(assistant):
+    """Only the configured proxy's X-Request-ID marks a retry; a client's own would let it
+    replay someone's stored answer or silence their turns."""
+    for _ in range(2):
+        response = requests.post(assistant.webhook, json={"sender": "rid", "message": "is klonopin addictive"},
+                                 headers={"X-Request-ID": "same-id"}, timeout=30)
+        assert response.status_code == 200
+    assert user_texts(assistant, "rest:rid") == ["is klonopin addictive"] * 2
 
 
 def test_forwarded_headers_from_a_client_that_is_no_proxy_are_ignored(assistant):
