@@ -28,7 +28,9 @@ from typing import Dict, List, Optional, Set
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-RASA = [PYTHON, str(ROOT / "scripts" / "rasa_cli.py")]  # keeps jax out, as make does
+RASA = [PYTHON, str(ROOT / "scripts" / "rasa_cli.py")]
+# Message texts, phone numbers and tokens masked in every server's log, as `make run` does.
+LOGGING = ["--logging-config-file", str(ROOT / "ops" / "logging.yml")]  # keeps jax out, as make does
 MODEL = ROOT / "models" / "klonopin-faq.tar.gz"
 ENDPOINTS = ROOT / "cluster" / "endpoints.yml"
 HOST = "127.0.0.1"
@@ -153,12 +155,13 @@ class Cluster:
             self._start_postgres()
             self._start_redis()
             for i, port in enumerate(self.ports.actions, 1):
-                self._spawn(f"actions{i}", [*RASA, "run", "actions", "--actions", "actions", "--port", str(port)])
+                self._spawn(f"actions{i}", [*RASA, "run", "actions", "--actions", "actions", "--port", str(port),
+                                            *LOGGING])
             self._spawn("haproxy", ["haproxy", "-db", "-f", str(ROOT / "cluster" / "haproxy.cfg")])
             for i, port in enumerate(self.ports.rasa, 1):
                 self._spawn(f"rasa{i}", [*RASA, "run", "--model", str(self.model), "-i", HOST,
                                          "--endpoints", str(self.endpoints),
-                                         "--credentials", "credentials.yml", "--port", str(port)])
+                                         "--credentials", "credentials.yml", "--port", str(port), *LOGGING])
             self.wait_healthy()
         except BaseException:
             self.stop()
