@@ -332,4 +332,5 @@ def test_911_is_offered_for_calling_only(kb, domain):
     texts = [v["text"] for r in domain["responses"] for _, v in variants(domain, r) if "text" in v]
     texts += [kb.render_seek_help(kind) for kind in kb.seek_help]
     texts += [a.text for a in kb.answers.values()]
+    texts += [kb.render_channel_reply(key, limit=2000) for key in kb.channel_replies]
     assert [t for t in texts if offers_911_by_text(t)] == []
