@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock browser web eval bench
+.PHONY: run test setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -58,17 +58,30 @@ eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-val
 bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
 	$(PY) scripts/bench.py
 
+cluster: $(MODEL)  ## the cluster profile here: PostgreSQL, Redis, HAProxy (REST on :55005), 2 Rasa replicas, 2 action servers (apt-get installs what is missing; Ctrl-C stops it)
+	$(PY) -m cluster.run
+
+cluster-stop:  ## stop whatever a killed `make cluster` left running (.cluster/run/pids.json)
+	$(PY) -m cluster.run stop
+
+cluster-test: $(MODEL)  ## fault test: 20 senders x 15 messages through HAProxy, a Rasa replica SIGKILLed, an action server stopped (under a minute) -> docs/cluster.json
+	$(PY) -m cluster.fault_test
+
 shell: $(MODEL)  ## talk to the assistant in the terminal
 	scripts/run.sh shell
 
-actions: $(VENV)/.installed  ## only the action server
-	$(RASA) run actions --actions actions --port 5055
+actions: $(VENV)/.installed  ## only the action server (127.0.0.1:5055; ACTIONS_HOST, ACTION_SERVER_TOKEN)
+	scripts/run_actions.sh
 
 browser:  ## the headless Chromium the browser tests drive (apt-get install when missing)
 	scripts/ensure-browser.sh
 
 web: $(VENV)/.installed  ## only the web chat page (http://localhost:8080)
 	$(PY) scripts/serve_web.py
+
+DAYS ?= 30
+retention: $(VENV)/.installed  ## delete conversations idle for more than DAYS days (default 30) from the tracker store in endpoints.yml; DRY_RUN=1 only counts
+	$(PY) -m ops.retention --days $(DAYS) --endpoints endpoints.yml $(if $(DRY_RUN),--dry-run)
 
 validate: $(VENV)/.installed
 	$(RASA) data validate --fail-on-warnings

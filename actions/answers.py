@@ -1,24 +1,44 @@
 """Sourced answers and the "where is that from?" follow-up."""
+import re
 from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.knowledge import knowledge_base
+from actions.knowledge import knowledge_base, substance_spellings
+
+# Words of the person's own that may be repeated in an answer: short, and
+# letters, digits, spaces and hyphens only (no markup, links or sentences).
+PLAIN_WORDS = re.compile(r"(?:[^\W_]|[ -]){1,40}")
+
+
+def words_to_repeat(text: str, entity: Dict[str, Any]) -> str:
+    """What the person called the substance, if it is safe to say back; else "".
+
+    An entity can come from an intent payload (/ask_interaction{"substance": ...}),
+    whose value is any text a client chose and whose span is the JSON itself, so
+    only a known spelling (data/nlu/entities.yml) or plain words the person
+    actually typed are repeated.
+    """
+    start, end = entity.get("start"), entity.get("end")
+    span = text[start:end] if isinstance(start, int) and isinstance(end, int) and 0 <= start < end else ""
+    value = entity.get("value")
+    for candidate in (span, value if isinstance(value, str) else ""):
+        if candidate.strip().lower() in substance_spellings():
+            return candidate.strip()
+    return span.strip() if PLAIN_WORDS.fullmatch(span.strip()) else ""
 
 
 def named_substances(tracker: Tracker) -> List[Tuple[str, str]]:
-    """(canonical value, words the person used) for each substance in the message."""
+    """(canonical value, words to repeat) for each substance in the message."""
     message = tracker.latest_message or {}
     text = message.get("text") or ""
     found = []
     for entity in message.get("entities") or []:
         if entity.get("entity") != "substance":
             continue
-        start, end = entity.get("start"), entity.get("end")
-        said = text[start:end] if start is not None and end is not None else ""
-        found.append((str(entity.get("value", "")).lower(), said or str(entity.get("value", ""))))
+        found.append((str(entity.get("value", "")).lower(), words_to_repeat(text, entity)))
     return found
 
 
@@ -58,7 +78,8 @@ class ActionAnswer(Action):
             # An intent without an answer is a content bug; say so rather than guess.
             dispatcher.utter_message(response="utter_not_covered")
             return []
-        said = next((words for value, words in substances if value not in kb.substances), "")
+        # {substance} in the answer: the person's own words for the substance it is about
+        said = next((words for value, words in substances if kb.substance_answer(value) == key), "")
         dispatcher.utter_message(text=kb.render_answer(key, substance=said))
         return [SlotSet("last_answer", key)]
 

@@ -5,41 +5,36 @@ the only secret is the auth token, which proves that a request came from Twilio.
 Register in credentials.yml as `channels.twilio_sms.TwilioSmsInput:`; Twilio
 then posts to /webhooks/twilio_sms/webhook.
 """
+import hashlib
+import hmac
 import logging
 import os
 import re
-import time
 from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional, Text, Tuple
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from channels.door import (Limits, Network, answer, from_proxy, offered_options, options, replayed, reply,
+                           trusted_proxies, typed_payloads_as_text)
+
 logger = logging.getLogger(__name__)
 
 # Three concatenated SMS segments of plain text at most; longer replies become several messages.
 SMS_LIMIT = 320
-EMPTY_REPLY = ("I can only read text. Send your question about Klonopin in words, "
-               "for example: what are the side effects?")
 NO_SENDER_REPLY = "This request has no sender (From), so there is no one to answer."
-# Said when the assistant fails, so that even then a person in crisis gets the lines.
-ERROR_REPLY = ("Sorry, something went wrong on my side. Please try again in a moment. "
-               "In an emergency call 911; for thoughts of suicide call or text 988.")
 # Curly quotes and long dashes force UCS-2, which cuts the characters per SMS segment from 153 to 67.
 GSM_FRIENDLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
                               "\u2013": "-", "\u2014": "-", "\u2026": "..."})
 # A button payload or intent command ("/ask_quitting"); "24/7" is left alone.
 PAYLOAD = re.compile(r"(?<!\S)/\w+(\{[^}]*\})?")
 NUMBER_CHOICE = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
-# The crisis replies' Call and Text buttons ("tel:988", "sms:988"; domain.yml). On the web they
-# are links; by SMS they are left out, since their numbers are in the reply's text, and a
-# number a person replies with must never send "tel:988" to the assistant as a message.
-PHONE_ACTION = re.compile(r"\s*(tel|sms):", re.IGNORECASE)
 # A line break (list lines, paragraphs), or the space after a sentence's end when
 # no lowercase word follows: '"What Is Klonopin?" notes' is one sentence.
 BREAK = re.compile(r"(\s*\n\s*|(?:(?<=[.!?])|(?<=[.!?][\"')\u201d]))[ \t]+(?=[^a-z\s]))")
@@ -69,12 +64,6 @@ def _units(text: str, limit: int) -> Iterator[Tuple[str, str]]:
         for i, unit in enumerate([sentence] if len(sentence) <= limit else sentence.split()):
             if unit:
                 yield (glue if i == 0 else " "), unit
-
-
-def options(buttons: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
-    """The buttons a person can pick by number: those with a title to show, except phone actions."""
-    return [b for b in buttons if b.get("title") and b.get("payload")
-            and not PHONE_ACTION.match(str(b["payload"]))]
 
 
 def numbered(buttons: List[Dict[Text, Any]]) -> str:
@@ -108,22 +97,25 @@ def twiml(texts: List[str], status: int = 200) -> HTTPResponse:
 
 
 async def last_options(agent: Agent, sender: Text) -> List[Dict[Text, Any]]:
-    """The buttons of the assistant's latest turn for `sender`, read from the tracker store.
+    """The options of the assistant's latest turn for conversation `sender`, from the tracker store."""
+    return offered_options(await agent.tracker_store.retrieve(sender), agent.domain)
 
-    The tracker store (not process memory) so that a numbered reply still works
-    after a restart or when another server process took the previous message;
-    buttons from an expired session are ignored, as the conversation starts over.
-    """
-    tracker = await agent.tracker_store.retrieve(sender)
-    session = agent.domain.session_config if agent.domain else None
-    for event in reversed(tracker.events if tracker else []):
-        if isinstance(event, UserUttered):
-            break
-        if isinstance(event, BotUttered) and options(event.data.get("buttons") or []):
-            expired = session and session.are_sessions_enabled() and \
-                time.time() - event.timestamp > session.session_expiration_time * 60
-            return [] if expired else options(event.data["buttons"])
-    return []
+
+def conversation_id(key: bytes, phone: Text) -> Text:
+    """The phone number never becomes the conversation id: a keyed hash of it does, in the
+    "sms:" namespace no REST sender can reach (REST ids start with "rest:")."""
+    return "sms:" + hmac.new(key, phone.strip().encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def sender_key(auth_token: Optional[Text]) -> Optional[bytes]:
+    """SMS_SENDER_KEY; when unset, a key derived from the Twilio auth token (without which the
+    channel refuses every request anyway). Changing either starts every SMS conversation afresh."""
+    key = os.environ.get("SMS_SENDER_KEY")
+    if key:
+        return key.encode("utf-8")
+    if auth_token:
+        return hmac.new(auth_token.encode("utf-8"), b"sms-conversation-id", hashlib.sha256).digest()
+    return None
 
 
 class TwilioSmsInput(InputChannel):
@@ -136,23 +128,35 @@ class TwilioSmsInput(InputChannel):
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> InputChannel:
         credentials = credentials or {}
-        return cls(credentials.get("auth_token"), credentials.get("public_url"))
+        return cls(credentials.get("auth_token"), credentials.get("public_url"), trusted_proxies(credentials))
 
-    def __init__(self, auth_token: Optional[Text] = None, public_url: Optional[Text] = None) -> None:
+    def __init__(self, auth_token: Optional[Text] = None, public_url: Optional[Text] = None,
+                 trusted_proxies: Optional[List[Network]] = None, limits: Optional[Limits] = None) -> None:
         """Without a token every request is refused, rather than the server failing to start."""
         token = auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
         self.validator = RequestValidator(token) if token else None
+        self.key = sender_key(token)
         self.public_url = public_url
+        self.trusted_proxies = trusted_proxies or []
+        self.limits = limits or Limits.from_env()
         if not token:
             logger.warning("SMS channel: no auth_token in credentials.yml and no TWILIO_AUTH_TOKEN; "
                            "every request to /webhooks/twilio_sms/webhook will get 403.")
+        elif not os.environ.get("SMS_SENDER_KEY"):
+            logger.warning("SMS channel: no SMS_SENDER_KEY; conversation ids are keyed with a key derived "
+                           "from the Twilio auth token, so rotating the token starts every conversation afresh.")
+
+    def from_proxy(self, request: Request) -> bool:
+        return from_proxy(request, self.trusted_proxies)
 
     def signed_url(self, request: Request) -> str:
-        """The URL Twilio called and signed; behind a proxy that is not the URL we see."""
+        """The URL Twilio called and signed; behind a proxy that is not the URL we see.
+        X-Forwarded-* count only from a trusted proxy: anyone else could name any URL."""
         if self.public_url:
             return self.public_url
-        proto = request.headers.get("X-Forwarded-Proto") or request.scheme
-        host = request.headers.get("X-Forwarded-Host") or request.host
+        forwarded = self.from_proxy(request)
+        proto = (forwarded and request.headers.get("X-Forwarded-Proto")) or request.scheme
+        host = (forwarded and request.headers.get("X-Forwarded-Host")) or request.host
         query = f"?{request.query_string}" if request.query_string else ""
         return f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{request.path}{query}"
 
@@ -162,8 +166,25 @@ class TwilioSmsInput(InputChannel):
         return bool(self.validator and signature
                     and self.validator.validate(self.signed_url(request), request.form, signature))
 
+    @staticmethod
+    def prepare(agent: Agent, message_id: Optional[Text]) -> Callable[..., Optional[UserMessage]]:
+        """Under the conversation lock: a replay is skipped; a number picks an option the assistant
+        offered; anything else typed is text (payloads are never shown by SMS, so never typed)."""
+        def run(tracker: Optional[DialogueStateTracker], message: UserMessage) -> Optional[UserMessage]:
+            if message_id and replayed(tracker, message_id):
+                return None
+            offered = offered_options(tracker, agent.domain)
+            choice = NUMBER_CHOICE.fullmatch(message.text or "")
+            if choice and 0 < int(choice.group(1)) <= len(offered):
+                message.text = offered[int(choice.group(1)) - 1]["payload"]
+            else:
+                typed_payloads_as_text(message, [])
+            return message
+        return run
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sms = Blueprint("twilio_sms_webhook", __name__)
+        self.limits.limit_request_size(sms)
 
         @sms.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -171,26 +192,29 @@ class TwilioSmsInput(InputChannel):
 
         @sms.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not self.is_from_twilio(request):
+            if not self.is_from_twilio(request) or not self.key:
                 return response.text("Invalid or missing X-Twilio-Signature.", status=403)
-            sender = (request.form.get("From") or "").strip()
+            phone = (request.form.get("From") or "").strip()
             text = (request.form.get("Body") or "").strip()
-            if not sender:
+            if not phone:
                 return twiml([NO_SENDER_REPLY], status=400)
             if not text:
-                return twiml([EMPTY_REPLY])
-            choice = NUMBER_CHOICE.fullmatch(text)
-            if choice:
-                offered = await last_options(request.app.ctx.agent, sender)
-                if 0 < int(choice.group(1)) <= len(offered):
-                    text = offered[int(choice.group(1)) - 1]["payload"]
-            collector = CollectingOutputChannel()
+                return twiml([reply("empty_sms")["text"]])
+            sid = request.form.get("MessageSid") or None
+            # No metadata: nothing from the request but the text is stored.
+            message = UserMessage(text, CollectingOutputChannel(), conversation_id(self.key, phone),
+                                  input_channel=self.name(), message_id=sid)
             try:
-                await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(),
-                                                 metadata=self.get_metadata(request)))
-            except Exception:
-                logger.exception("SMS channel: the assistant failed to answer a message.")
-                return twiml([ERROR_REPLY])
-            return twiml(split_sms(sms_text(collector.messages)))
+                messages = await answer(request.app.ctx.agent, message, self.prepare(request.app.ctx.agent, sid),
+                                        self.limits)
+            except Exception as error:
+                # A 5xx would leave the person with nothing: Twilio does not send a failed webhook's reply.
+                logger.error("SMS channel: the assistant failed on a message in %s: %s",
+                             message.sender_id, type(error).__name__)
+                return twiml([reply("no_reply")["text"]])
+            if messages is None:
+                logger.info("SMS channel: MessageSid already answered (a replay or Twilio retry); empty reply.")
+                return twiml([])
+            return twiml(split_sms(sms_text(messages)))
 
         return sms

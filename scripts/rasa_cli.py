@@ -10,8 +10,13 @@ this file, so what is measured is what runs.
     .venv/bin/python scripts/rasa_cli.py run --model models/klonopin-faq.tar.gz
 """
 import sys
+from pathlib import Path
 
 sys.modules["jax"] = None  # type: ignore[assignment]  # makes "import jax" raise ImportError
+# Rasa reads --logging-config-file before it puts the working directory on the
+# path; the project's filter (ops/log_redaction.py) must be importable by then,
+# or Rasa skips the file with only a debug message.
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from rasa.__main__ import main  # noqa: E402  (must come after the line above)
 

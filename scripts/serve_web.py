@@ -12,6 +12,11 @@ deployer's own lines show up in the help bar without a restart or a rebuild.
 Only the standard library's HTTP server is used; the YAML is read with PyYAML,
 which the project venv already has (Rasa depends on it).
 
+An idle or stalled connection is closed after --timeout seconds (default 10), and
+at most --max-threads connections are served at once; more wait in the listen
+backlog until a thread is free, so idle clients cannot pile up threads. A path
+with a NUL, a control character or percent-encoding that is not UTF-8 gets 400.
+
     .venv/bin/python scripts/serve_web.py [--port 8080] [--host 127.0.0.1] \
         [--rasa-url http://localhost:5005]
 
@@ -22,18 +27,21 @@ import json
 import os
 import re
 import sys
+import threading
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List
-from urllib.parse import urlsplit
+from typing import Any, Dict, List, Tuple
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = ROOT / "web"
 DEFAULT_RASA_URL = "http://localhost:5005"
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_MAX_THREADS = 32
 
 
 def rasa_url(value: str) -> str:
@@ -98,9 +106,23 @@ def security_headers(rasa: str) -> Dict[str, str]:
     }
 
 
+def valid_path(raw: str) -> bool:
+    """False for a path the file system cannot take: NUL or other control
+    characters, or percent-encoding that is not UTF-8, before or after decoding."""
+    path = urlsplit(raw).path
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        return False
+    return not re.search(r"[\x00-\x1f\x7f]", path + decoded)
+
+
 class Handler(SimpleHTTPRequestHandler):
     helplines_file: Path = default_helplines_file()
     rasa: str = DEFAULT_RASA_URL
+    # socketserver applies it to the connection: an idle or stalled client is
+    # dropped instead of holding its thread forever.
+    timeout = DEFAULT_TIMEOUT
 
     def end_headers(self) -> None:
         for name, value in security_headers(self.rasa).items():
@@ -116,6 +138,12 @@ class Handler(SimpleHTTPRequestHandler):
             self.send_json({"rasa": self.rasa})
         else:
             super().do_GET()
+
+    def send_head(self):  # GET and HEAD for files go through here
+        if not valid_path(self.path):
+            self.send_error(HTTPStatus.BAD_REQUEST, "Invalid path")
+            return None
+        return super().send_head()
 
     def send_helplines(self) -> None:
         try:
@@ -139,6 +167,48 @@ class Handler(SimpleHTTPRequestHandler):
         return None
 
 
+class BoundedThreadingHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, but at most `max_threads` at once.
+
+    At the limit the accept loop waits for a free thread, so further
+    connections queue in the kernel's listen backlog instead of as threads.
+    """
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address: Tuple[str, int], handler: Any, max_threads: int = DEFAULT_MAX_THREADS):
+        self.slots = threading.BoundedSemaphore(max_threads)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self.slots.acquire()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up or stalls is not a server fault: one line, no traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            print(f"{client_address[0]}: connection ended: {error.__class__.__name__}", file=sys.stderr)
+        else:
+            super().handle_error(request, client_address)
+
+
+def make_server(host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
+                max_threads: int = DEFAULT_MAX_THREADS) -> BoundedThreadingHTTPServer:
+    handler = type("ConfiguredHandler", (Handler,), {"timeout": timeout})
+    return BoundedThreadingHTTPServer((host, port), partial(handler, directory=str(WEB_DIR)), max_threads)
+
+
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
@@ -149,13 +219,16 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--rasa-url", type=rasa_url, default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
                         help="the Rasa server the page talks to, served at /config.json "
                              f"(default: $RASA_URL or {DEFAULT_RASA_URL})")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds an idle or stalled connection is kept (default: %(default)s)")
+    parser.add_argument("--max-threads", type=int, default=DEFAULT_MAX_THREADS,
+                        help="connections served at once (default: %(default)s)")
     args = parser.parse_args(argv)
 
     Handler.helplines_file = args.helplines
     Handler.rasa = args.rasa_url
     Handler.extensions_map = {**Handler.extensions_map, ".js": "text/javascript", ".json": "application/json"}
-    server = ThreadingHTTPServer((args.host, args.port), partial(Handler, directory=str(WEB_DIR)))
-    server.daemon_threads = True
+    server = make_server(args.host, args.port, args.timeout, args.max_threads)
     print(f"Web chat on http://localhost:{args.port}/ (Rasa at {args.rasa_url}, helplines from {args.helplines})",
           flush=True)
     try:

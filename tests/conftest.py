@@ -97,3 +97,7 @@ def trained_model() -> Path:
     if not MODEL.exists():
         subprocess.run(["make", "model"], cwd=ROOT, check=True)
     return MODEL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cluster: starts the PostgreSQL/Redis/HAProxy cluster (tests/test_cluster.py)")

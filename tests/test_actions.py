@@ -19,13 +19,17 @@ def run(action, tracker, dispatcher):
     return events, dispatcher.messages
 
 
+# answer variant -> (words a person uses, canonical substance value)
+SAID = {"alcohol": ("beer", "alcohol"), "opioids": ("oxy", "opioids"), "other_medicines": ("cough syrup", "codeine"),
+        "unlisted": ("Zoloft", "sertraline"), "sedative": ("Ambien", "zolpidem")}
+
+
 def tracker_for(key: str):
     """A tracker whose message should produce the answer `key`."""
     intent, _, variant = key.partition("/")
     if not variant:
         return make_tracker(intent)
-    said = {"alcohol": "beer", "opioids": "oxy", "other_medicines": "cough syrup", "unlisted": "Zoloft"}[variant]
-    value = {"beer": "alcohol", "oxy": "opioids", "cough syrup": "codeine", "Zoloft": "sertraline"}[said]
+    said, value = SAID[variant]
     text = f"can i take klonopin with {said}"
     return make_tracker(intent, text, [substance(text, said, value)])
 
@@ -37,7 +41,8 @@ def test_every_answer_is_sourced_and_ends_with_seek_help(key, dispatcher):
 
     assert len(messages) == 1
     reply = messages[0]["text"]
-    first_line = answer.text.splitlines()[0].replace("{substance}", "Zoloft")
+    said = SAID.get(key.partition("/")[2], ("",))[0]
+    first_line = answer.text.splitlines()[0].replace("{substance}", said)
     assert reply.startswith(first_line)
     for source_id in answer.sources:
         assert f"\u201c{KB.sources[source_id].title}\u201d" in reply
@@ -67,12 +72,79 @@ def test_known_substance_wins_over_an_unlisted_one(dispatcher):
     assert events[0]["value"] == "ask_interaction/alcohol"
 
 
+@pytest.mark.parametrize("value", ["zolpidem", "gabapentin", "antihistamines", "marijuana"])
+def test_sedating_substances_the_articles_do_not_name_get_the_general_warning(value):
+    assert KB.answer_for("ask_interaction", [value]) == "ask_interaction/sedative"
+    text = KB.answers["ask_interaction/sedative"].text
+    assert "can't tell you" not in text and "stopped breathing" in text and "911" in text
+
+
+@pytest.mark.parametrize("value", ["sertraline", "ibuprofen", "acetaminophen", "melatonin", "cocaine", "stimulants",
+                                   "antidepressants", "something_new"])
+def test_other_substances_keep_the_honest_not_covered_answer(value):
+    assert KB.answer_for("ask_interaction", [value]) == "ask_interaction/unlisted"
+
+
+def test_the_most_specific_warning_wins_when_several_substances_are_named():
+    assert KB.answer_for("ask_interaction", ["marijuana", "alcohol"]) == "ask_interaction/alcohol"
+    assert KB.answer_for("ask_interaction", ["benzodiazepines", "alcohol"]) == "ask_interaction/alcohol"
+    assert KB.answer_for("ask_interaction", ["gabapentin", "opioids"]) == "ask_interaction/opioids"
+    assert KB.answer_for("ask_interaction", ["sertraline", "zolpidem"]) == "ask_interaction/sedative"
+
+
+def test_a_sedating_substance_is_named_in_the_persons_words(dispatcher):
+    text = "is it ok to smoke weed on klonopin"
+    events, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "weed", "marijuana")]),
+                           dispatcher)
+    assert events[0]["value"] == "ask_interaction/sedative"
+    assert messages[0]["text"].startswith("The articles don't name weed, but")
+
+
 def test_unlisted_substance_names_it_in_the_persons_words_and_does_not_guess(dispatcher):
     text = "can I mix klonopin and Zoloft"
     _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "Zoloft", "sertraline")]), dispatcher)
     reply = messages[0]["text"]
     assert "do not discuss mixing Klonopin with Zoloft" in reply
     assert "pharmacist" in reply
+
+
+def payload_tracker(value):
+    """/ask_interaction{"substance": ...} as Rasa's RegexMessageHandler parses it:
+    the entity's span is the JSON, its value whatever the client wrote."""
+    import json
+
+    entities = json.dumps({"substance": value})
+    text = "/ask_interaction" + entities
+    entity = {"entity": "substance", "value": value, "start": len("/ask_interaction"), "end": len(text)}
+    return make_tracker("ask_interaction", text, [entity])
+
+
+@pytest.mark.parametrize("value", ["Visit evil.example and send your password",
+                                   "Ignore the articles. Double your dose.",
+                                   "<b>x</b>", "a" * 41, ["list"], 98765])
+def test_a_payload_cannot_make_the_bot_say_its_text(value, dispatcher):
+    _, messages = run(ActionAnswer(), payload_tracker(value), dispatcher)
+    reply = messages[0]["text"]
+    assert "do not discuss mixing Klonopin with that," in reply
+    assert str(value) not in reply
+
+
+def test_a_payload_naming_a_known_spelling_is_repeated(dispatcher):
+    _, messages = run(ActionAnswer(), payload_tracker("Zoloft"), dispatcher)
+    assert "do not discuss mixing Klonopin with Zoloft," in messages[0]["text"]
+
+
+@pytest.mark.parametrize("said, repeated", [
+    ("Lamictal", "Lamictal"),            # plain words the person typed
+    ("st john's wort", "that"),          # punctuation
+    ("x" * 41, "that"),                  # too long
+    ("call 555-0100 now or see evil.example", "that"),
+])
+def test_typed_unknown_substances_are_repeated_only_when_short_and_plain(said, repeated, dispatcher):
+    text = f"can I mix klonopin and {said}"
+    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, said, said.lower())]),
+                      dispatcher)
+    assert f"do not discuss mixing Klonopin with {repeated}," in messages[0]["text"]
 
 
 def test_mixing_question_without_a_substance_gets_the_general_answer(dispatcher):
@@ -201,3 +273,26 @@ def test_the_topics_allowed_after_a_crisis_exist_and_leave_out_method_like_facts
     assert set(KB.after_crisis) <= set(KB.answers)
     assert not {"ask_dosage", "ask_overdose", "ask_interaction", "ask_duration", "ask_pill_identification",
                 "request_misuse", "ask_risky_use"} & set(KB.after_crisis)
+
+
+def test_a_safety_reference_is_cited_on_its_own_line_after_the_articles(dispatcher):
+    _, messages = run(ActionAnswer(), make_tracker("ask_pill_identification"), dispatcher)
+    body, citations, seek_help = messages[0]["text"].split("\n\n")
+    sources, safety = citations.split("\n")
+    assert sources == "Source: \u201cWhat Is Klonopin?\u201d"
+    ref = KB.references["dea_one_pill_2021"]
+    assert safety == f"Safety note: DEA, \u201c{ref.title}\u201d ({ref.date})"
+    assert "fentanyl" in body
+    assert seek_help == KB.render_seek_help("emergency")
+
+
+def test_an_answer_without_safety_references_has_no_safety_line(dispatcher):
+    _, messages = run(ActionAnswer(), make_tracker("ask_what_is_klonopin"), dispatcher)
+    assert "Safety note" not in messages[0]["text"]
+
+
+def test_sources_follow_up_lists_the_safety_references_with_publisher_and_date(dispatcher):
+    tracker = make_tracker("ask_sources", "source?", slots={"last_answer": "ask_pill_identification"})
+    _, messages = run(ActionCiteSources(), tracker, dispatcher)
+    ref = KB.references["dea_one_pill_2021"]
+    assert f"Safety note: \u201c{ref.title}\u201d ({ref.publisher}, {ref.date})" in messages[0]["text"]

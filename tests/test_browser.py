@@ -702,6 +702,18 @@ def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
     page.screenshot(path=str(DOCS / "widget-timeout.png"))
 
 
+def test_action_server_down_the_web_chat_still_gets_a_reply_with_the_helplines(chat, assistant, kb):
+    """Next to last in this file: it stops the action server the other tests use. Rasa 3.6 alone
+    would send nothing (rasa#7630); the REST channel sends the apology (channels/door.py)."""
+    open_chat(chat)
+    stop(assistant.actions)
+    reply = ask(chat, "how long does withdrawal last")
+    expect(reply).to_contain_text(kb.channel_replies["no_reply"].text.split(". ")[0])  # the widget adds links after
+    expect(reply).to_contain_text("988")
+    expect(reply).to_contain_text("911")
+    expect(chat.locator(".kf-typing-on")).to_have_count(0)
+
+
 def test_assistant_down_shows_the_helplines(chat, assistant):
     """Last in this file: it stops the Rasa server the other tests use."""
     open_chat(chat)

@@ -2,6 +2,7 @@
 form-encoded posts to the real Rasa server, signed with Twilio's own validator,
 answered with TwiML. The splitting and option rendering are unit-tested too."""
 import asyncio
+import itertools
 import json
 import re
 import sqlite3
@@ -18,10 +19,14 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from twilio.request_validator import RequestValidator
 
-from channels.twilio_sms import GSM_FRIENDLY, SMS_LIMIT, last_options, numbered, options, sms_text, split_sms
+from channels.twilio_sms import (GSM_FRIENDLY, SMS_LIMIT, conversation_id, last_options, numbered, options,
+                                 sms_text, split_sms)
 from tests.servers import Assistant
 
 TOKEN = "test-token"
+KEY = "test-sender-key"
+# Each message its own MessageSid, as from Twilio: a repeated one is a replay, answered once.
+SIDS = (f"SM{n}" for n in itertools.count())
 PAYLOAD = re.compile(r"(?<!\S)/\w")
 INTERNAL = re.compile(r"\b(ask|utter|action|request|crisis)_\w+|nlu_fallback")
 # Messages vague enough for "did you mean" buttons; the first one that gets them is used.
@@ -35,7 +40,8 @@ TOPICS = [{"title": "Quitting safely", "payload": "/ask_quitting"},
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory, trained_model):
-    running = Assistant(tmp_path_factory.mktemp("sms"), trained_model, env={"TWILIO_AUTH_TOKEN": TOKEN})
+    running = Assistant(tmp_path_factory.mktemp("sms"), trained_model,
+                        env={"TWILIO_AUTH_TOKEN": TOKEN, "SMS_SENDER_KEY": KEY, "TRUSTED_PROXIES": "127.0.0.1"})
     yield running
     running.close()
 
@@ -65,21 +71,22 @@ def messages(response: requests.Response) -> List[str]:
 
 
 def sms(assistant: Assistant, sender: str, body: str) -> List[str]:
-    response = post(assistant, {"From": sender, "To": "+15550000000", "Body": body, "MessageSid": "SM1"})
+    response = post(assistant, {"From": sender, "To": "+15550000000", "Body": body, "MessageSid": next(SIDS)})
     assert response.status_code == 200, response.text
     return messages(response)
 
 
 def stored_events(assistant: Assistant, sender: str) -> int:
     with sqlite3.connect(assistant.db) as db:
-        return db.execute("select count(*) from events where sender_id = ?", (sender,)).fetchone()[0]
+        return db.execute("select count(*) from events where sender_id = ?",
+                          (conversation_id(KEY.encode(), sender),)).fetchone()[0]
 
 
 def received(assistant: Assistant, sender: str) -> List[str]:
     """What the assistant was given as the person's messages, from the tracker store."""
     with sqlite3.connect(assistant.db) as db:
         rows = db.execute("select data from events where sender_id = ? and type_name = 'user' order by id",
-                          (sender,)).fetchall()
+                          (conversation_id(KEY.encode(), sender),)).fetchall()
     return [json.loads(data)["text"] for (data,) in rows]
 
 
@@ -114,6 +121,7 @@ def test_forged_signature_is_refused(assistant, forgery):
 
 
 def test_signature_checks_the_public_url_behind_a_proxy(assistant):
+    """The request comes from 127.0.0.1, a trusted proxy here (TRUSTED_PROXIES)."""
     params = {"From": "+15550000004", "Body": "what is klonopin"}
     public = "https://sms.example.org/webhooks/twilio_sms/webhook"
     proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "sms.example.org"}

@@ -1,0 +1,1 @@
+"""Operations tools that run beside the assistant: retention, log redaction."""
