@@ -30,7 +30,8 @@ class ActionSuggestTopics(Action):
         candidates = [r["name"] for r in ranking if r.get("name") in answers][:MAX_SUGGESTIONS]
         buttons = [{"title": answers[name].topic, "payload": f"/{name}"} for name in candidates]
         dispatcher.utter_message(
-            text="I'm not sure I understood. Did you mean one of these? Or try asking in other words (I read English only).",
+            text="I'm not sure I understood. Did you mean one of these? "
+            "Or try asking in other words (I read English only).",
             buttons=buttons + [capabilities],
         )
         return []

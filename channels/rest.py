@@ -28,8 +28,18 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from channels.door import (Limits, Network, answer, from_proxy, offered_payloads, replayed, reply, stored_reply,
-                           trusted_proxies, typed_payloads_as_text)
+from channels.door import (
+    Limits,
+    Network,
+    answer,
+    from_proxy,
+    offered_payloads,
+    replayed,
+    reply,
+    stored_reply,
+    trusted_proxies,
+    typed_payloads_as_text,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,18 @@ from sanic.response import HTTPResponse
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from channels.door import (Limits, Network, answer, from_proxy, offered_options, options, replayed, reply,
-                           trusted_proxies, typed_payloads_as_text)
+from channels.door import (
+    Limits,
+    Network,
+    answer,
+    from_proxy,
+    offered_options,
+    options,
+    replayed,
+    reply,
+    trusted_proxies,
+    typed_payloads_as_text,
+)
 
 logger = logging.getLogger(__name__)
 

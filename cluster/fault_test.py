@@ -246,7 +246,7 @@ def stock_endpoints(home: Path) -> Path:
     """cluster/endpoints.yml with Rasa's own `type: redis` lock store, for comparison."""
     text = ENDPOINTS.read_text().replace("type: cluster.lock_store.RedisTicketLockStore", "type: redis")
     path = home / "endpoints-stock-lock.yml"
-    path.write_text("\n".join(l for l in text.splitlines() if "ticket_lifetime" not in l) + "\n")
+    path.write_text("\n".join(line for line in text.splitlines() if "ticket_lifetime" not in line) + "\n")
     return path
 
 
@@ -278,7 +278,8 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
     failed_actions = sum(log.count("Encountered an exception while running action") for log in logs)
     summary = summarise(load, cluster, calm, kills, turns, unreplied, replays, failed_actions, lb_counters,
                         {"senders": senders, "messages_each": messages, "parallel_bursts": [parallel, parallel],
-                         "lock_store": "rasa RedisLockStore" if stock_lock_store else "cluster.lock_store.RedisTicketLockStore"},
+                         "lock_store": ("rasa RedisLockStore" if stock_lock_store
+                                        else "cluster.lock_store.RedisTicketLockStore")},
                         {"startup_s": round(startup, 1), "faulted_load_s": round(load_seconds, 1),
                          "total_s": round(time.monotonic() - started, 1)})
     if out:
@@ -326,23 +327,32 @@ def summarise(load: Load, cluster: Cluster, calm: Dict, kills: List[Dict], turns
 
 def print_summary(s: Dict) -> None:
     lat = s["latency"]
+    faulted, direct, via_lb = lat["faulted_load_through_lb"], lat["calm_direct_one_replica"], lat["calm_through_lb"]
+    lb_rasa, lb_actions = s["haproxy"].get("rasa/BACKEND", {}), s["haproxy"].get("actions/BACKEND", {})
+    times = s["times"]
     rows = [
         ("messages sent", s["messages_sent"]), ("answered", s["answered"]),
-        ("unanswered (retryable by the LB)", f"{s['unanswered']} ({s['unanswered_retryable']}) {s['unanswered_by_cause'] or ''}"),
-        ("replicas", f"{s['replicas']['rasa']} Rasa, {s['replicas']['action_servers']} action servers; lock store {s['shape']['lock_store']}"),
-        ("kills", "; ".join(f"{k['target']} {k['signal']} after {k['after_messages']} of {k['of']} messages" for k in s["kills"])),
+        ("unanswered (retryable by the LB)",
+         f"{s['unanswered']} ({s['unanswered_retryable']}) {s['unanswered_by_cause'] or ''}"),
+        ("replicas", f"{s['replicas']['rasa']} Rasa, {s['replicas']['action_servers']} action servers; "
+                     f"lock store {s['shape']['lock_store']}"),
+        ("kills", "; ".join(f"{k['target']} {k['signal']} after {k['after_messages']} of {k['of']} messages"
+                            for k in s["kills"])),
         ("stored user turns", s["stored_user_turns"]), ("lost", s["lost"]), ("duplicated", s["duplicated"]),
         ("reordered", s["reordered"]), ("split conversations", s["split_conversations"]),
         ("unanswered but stored", s["unanswered_but_stored"]),
         ("stored turns without a bot reply", s["stored_turns_without_bot_reply"]),
         ("failed action calls (Rasa's log)", s["failed_action_calls"]),
-        ("p50 / p95 under faults, through LB (ms)", f"{lat['faulted_load_through_lb'].get('p50_ms')} / {lat['faulted_load_through_lb'].get('p95_ms')}"),
-        ("calm p50 / p95, one replica direct (ms)", f"{lat['calm_direct_one_replica'].get('p50_ms')} / {lat['calm_direct_one_replica'].get('p95_ms')}, {lat['calm_direct_one_replica']['msg_per_s']} msg/s"),
-        ("calm p50 / p95, through LB (ms)", f"{lat['calm_through_lb'].get('p50_ms')} / {lat['calm_through_lb'].get('p95_ms')}, {lat['calm_through_lb']['msg_per_s']} msg/s"),
+        ("p50 / p95 under faults, through LB (ms)", f"{faulted.get('p50_ms')} / {faulted.get('p95_ms')}"),
+        ("calm p50 / p95, one replica direct (ms)",
+         f"{direct.get('p50_ms')} / {direct.get('p95_ms')}, {direct['msg_per_s']} msg/s"),
+        ("calm p50 / p95, through LB (ms)",
+         f"{via_lb.get('p50_ms')} / {via_lb.get('p95_ms')}, {via_lb['msg_per_s']} msg/s"),
         ("retried turns recognised, not stored twice", s["retried_turns_not_stored_twice"]),
-        ("HAProxy retries / redispatches (rasa)", f"{s['haproxy'].get('rasa/BACKEND', {}).get('wretr')} / {s['haproxy'].get('rasa/BACKEND', {}).get('wredis')}"),
-        ("HAProxy retries / redispatches (actions)", f"{s['haproxy'].get('actions/BACKEND', {}).get('wretr')} / {s['haproxy'].get('actions/BACKEND', {}).get('wredis')}"),
-        ("time: start-up / faulted load / total (s)", f"{s['times']['startup_s']} / {s['times']['faulted_load_s']} / {s['times']['total_s']}"),
+        ("HAProxy retries / redispatches (rasa)", f"{lb_rasa.get('wretr')} / {lb_rasa.get('wredis')}"),
+        ("HAProxy retries / redispatches (actions)", f"{lb_actions.get('wretr')} / {lb_actions.get('wredis')}"),
+        ("time: start-up / faulted load / total (s)",
+         f"{times['startup_s']} / {times['faulted_load_s']} / {times['total_s']}"),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:

@@ -53,7 +53,7 @@ class Ports:
     redis: int = 56379
 
     @classmethod
-    def free(cls) -> "Ports":
+    def free(cls) -> Ports:
         """Free ports, so a test cluster never collides with `make cluster`."""
         return cls(*(free_port() for _ in range(3)), [free_port(), free_port()],
                    [free_port(), free_port()], free_port(), free_port())

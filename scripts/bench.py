@@ -250,7 +250,8 @@ def serve(bot: Bot, model: Path, work: Path) -> Served:
         action_pid = None
         if bot.actions:
             action_port = free_port()
-            endpoints.write_text(endpoints.read_text() + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+            endpoints.write_text(endpoints.read_text()
+                                 + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
             actions = spawn([*RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
                             ROOT, work / "actions.log", env)
             processes.append(actions)

@@ -316,7 +316,7 @@ def crisis_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
     result = results.get(CHOSEN) or {}
     if not result.get("crisis_set"):
         return []
-    crisis_set, real = result["crisis_set"], result.get("real_set") or {}
+    crisis_set = result["crisis_set"]
     parts = ["## Crisis detection (`config.yml`)", "",
              "Each message parsed as deployed; a message counts as caught when the crisis detector gives it a "
              "crisis intent, whichever of the three. *Kind agreed* compares suicide / emergency / both with the "
@@ -333,7 +333,8 @@ def crisis_section(results: Dict[str, Dict[str, Any]]) -> List[str]:
             parts += [f"Missed in the {name}:", "", *[f"- ({label} -> {predicted}) \"{text}\""
                                                       for text, label, predicted in c["missed"]], ""]
         if c.get("false_alarms"):
-            parts += [f"False alarms in the {name}:", "", *[f"- ({kind}) \"{text}\"" for text, kind in c["false_alarms"]], ""]
+            parts += [f"False alarms in the {name}:", "",
+                      *[f"- ({kind}) \"{text}\"" for text, kind in c["false_alarms"]], ""]
     return parts
 
 
@@ -657,7 +658,7 @@ async def parses_empty_messages(processor: Any) -> bool:
     try:
         for text in ("", "   "):
             await processor.parse_message(UserMessage(text))
-    except Exception:  # noqa: BLE001  any failure means no reply
+    except Exception:  # any failure means no reply
         return False
     return True
 
@@ -733,11 +734,11 @@ def quiet_libraries() -> None:
     import sanic  # noqa: F401  (its import turns DeprecationWarnings back on, so it goes first)
 
     our_filters()  # for the imports themselves
-    import rasa.core.agent  # noqa: F401  (imported for its side effects on warnings)
-    import rasa.model_training  # noqa: F401
+    # Imported for their side effects on warnings.
+    import rasa.core.agent
+    import rasa.model_training
     import rasa.nlu.test
     from rasa.utils.common import configure_logging_and_warnings
-
     from rasa.utils.log_utils import configure_structlog
 
     configure_logging_and_warnings(logging.WARNING, warn_only_once=True, filter_repeated_logs=True)

@@ -52,7 +52,7 @@ def rasa_url(value: str) -> str:
         parts = urlsplit(value)
         parts.port  # noqa: B018 (raises ValueError on a bad port)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(f"--rasa-url: not a valid URL: {value!r} ({error})")
+        raise argparse.ArgumentTypeError(f"--rasa-url: not a valid URL: {value!r} ({error})") from error
     host = parts.hostname or ""
     plain_host = re.fullmatch(r"[A-Za-z0-9.-]+", host) or (":" in host and re.fullmatch(r"[0-9A-Fa-f:.]+", host))
     if (parts.scheme not in ("http", "https") or not plain_host or "@" in parts.netloc
@@ -130,7 +130,7 @@ class Handler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:  # http.server's naming
         path = self.path.split("?", 1)[0]
         if path == "/helplines.json":
             self.send_helplines()

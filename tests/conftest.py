@@ -33,7 +33,7 @@ def nlu_examples(paths: List[Path]) -> Dict[str, List[str]]:
     for path in paths:
         for item in read_yaml(path).get("nlu", []):
             if "intent" in item:
-                lines = [l.strip()[2:] for l in item["examples"].splitlines() if l.strip().startswith("- ")]
+                lines = [line.strip()[2:] for line in item["examples"].splitlines() if line.strip().startswith("- ")]
                 examples.setdefault(item["intent"], []).extend(lines)
     return examples
 

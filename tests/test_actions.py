@@ -54,14 +54,16 @@ def test_every_answer_is_sourced_and_ends_with_seek_help(key, dispatcher):
 
 def test_alcohol_question_gets_the_alcohol_answer(dispatcher):
     text = "can i drink booze on k pins"
-    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "booze", "alcohol")]), dispatcher)
+    tracker = make_tracker("ask_interaction", text, [substance(text, "booze", "alcohol")])
+    _, messages = run(ActionAnswer(), tracker, dispatcher)
     assert "alcohol" in messages[0]["text"].lower()
     assert messages[0]["text"].startswith(KB.answers["ask_interaction/alcohol"].text.splitlines()[0])
 
 
 def test_opioid_question_gets_the_opioid_answer(dispatcher):
     text = "my son takes percs and klonopin"
-    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "percs", "opioids")]), dispatcher)
+    tracker = make_tracker("ask_interaction", text, [substance(text, "percs", "opioids")])
+    _, messages = run(ActionAnswer(), tracker, dispatcher)
     assert "over 30% of deaths from opioid overdose" in messages[0]["text"]
 
 
@@ -94,15 +96,16 @@ def test_the_most_specific_warning_wins_when_several_substances_are_named():
 
 def test_a_sedating_substance_is_named_in_the_persons_words(dispatcher):
     text = "is it ok to smoke weed on klonopin"
-    events, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "weed", "marijuana")]),
-                           dispatcher)
+    tracker = make_tracker("ask_interaction", text, [substance(text, "weed", "marijuana")])
+    events, messages = run(ActionAnswer(), tracker, dispatcher)
     assert events[0]["value"] == "ask_interaction/sedative"
     assert messages[0]["text"].startswith("The articles don't name weed, but")
 
 
 def test_unlisted_substance_names_it_in_the_persons_words_and_does_not_guess(dispatcher):
     text = "can I mix klonopin and Zoloft"
-    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, "Zoloft", "sertraline")]), dispatcher)
+    tracker = make_tracker("ask_interaction", text, [substance(text, "Zoloft", "sertraline")])
+    _, messages = run(ActionAnswer(), tracker, dispatcher)
     reply = messages[0]["text"]
     assert "do not discuss mixing Klonopin with Zoloft" in reply
     assert "pharmacist" in reply
@@ -209,7 +212,8 @@ def test_a_deployer_line_appears_without_code_changes(clinic_knowledge, dispatch
     _, listed = run(ActionListHelplines(), make_tracker("ask_helpline"), dispatcher)
     assert "Riverside Clinic nurse line: 555-0100" in listed[0]["text"]
     _, answered = run(ActionAnswer(), make_tracker("ask_treatment"), dispatcher)
-    assert answered[-1]["text"].endswith("Riverside Clinic nurse line 555-0100, SAMHSA National Helpline 1-800-662-4357.")
+    assert answered[-1]["text"].endswith(
+        "Riverside Clinic nurse line 555-0100, SAMHSA National Helpline 1-800-662-4357.")
 
 
 def test_low_confidence_offers_the_best_answering_topics(dispatcher):
@@ -224,7 +228,8 @@ def test_low_confidence_offers_the_best_answering_topics(dispatcher):
     tracker = make_tracker("nlu_fallback", "how long till im off them", ranking=ranking)
     _, messages = run(ActionSuggestTopics(), tracker, dispatcher)
     buttons = messages[0]["buttons"]
-    assert [b["payload"] for b in buttons] == ["/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
+    assert [b["payload"] for b in buttons] == [
+        "/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
     assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].topic
     assert "other words" in messages[0]["text"]
 

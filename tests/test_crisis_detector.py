@@ -123,7 +123,8 @@ def test_a_crisis_guess_the_detector_does_not_share_becomes_a_fallback(tmp_path)
 
 def tiny_training_data() -> TrainingData:
     examples = [("i want to end my life tonight", "crisis_suicide"), ("im going to kill myself", "crisis_suicide"),
-                ("he is not breathing and blue", "crisis_emergency"), ("she had a seizure and wont wake", "crisis_emergency"),
+                ("he is not breathing and blue", "crisis_emergency"),
+                ("she had a seizure and wont wake", "crisis_emergency"),
                 ("i took them all to die", "crisis_both"), ("swallowed every pill on purpose", "crisis_both"),
                 ("what are the side effects", "ask_side_effects"), ("is klonopin addictive", "ask_addictive"),
                 ("how long does withdrawal last", "ask_withdrawal_duration"), ("hello there", "greet")]

@@ -2,8 +2,8 @@
 import re
 import subprocess
 
-from tests.servers import RASA
 from tests.conftest import HOLDOUT, ROOT, nlu_examples, training_files, without_markup
+from tests.servers import RASA
 
 MIN_TRAINING = 20
 MIN_HOLDOUT = 5
@@ -17,15 +17,15 @@ def test_every_intent_has_enough_varied_training_examples(domain):
     examples = nlu_examples(training_files())
     assert set(examples) == set(domain["intents"])
     for intent, lines in examples.items():
-        assert len({normalise(l) for l in lines}) >= MIN_TRAINING, intent
+        assert len({normalise(line) for line in lines}) >= MIN_TRAINING, intent
 
 
 def test_holdout_covers_every_intent_and_copies_no_training_example(domain):
     holdout = nlu_examples([HOLDOUT])
     assert set(holdout) == set(domain["intents"])
     assert all(len(lines) >= MIN_HOLDOUT for lines in holdout.values())
-    training = {normalise(l) for lines in nlu_examples(training_files()).values() for l in lines}
-    copied = [l for lines in holdout.values() for l in lines if normalise(l) in training]
+    training = {normalise(line) for lines in nlu_examples(training_files()).values() for line in lines}
+    copied = [line for lines in holdout.values() for line in lines if normalise(line) in training]
     assert copied == []
 
 

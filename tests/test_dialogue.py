@@ -1,8 +1,8 @@
 """Dialogue: test stories through the trained model, with prediction errors failing."""
 import subprocess
 
-from tests.servers import RASA
 from tests.conftest import ROOT
+from tests.servers import RASA
 
 
 def test_test_stories_have_no_prediction_errors(trained_model, tmp_path):

@@ -62,8 +62,9 @@ def test_a_spanish_crisis_gets_the_reply_in_spanish(assistant):
 
 
 def test_a_crisis_with_a_question_gets_the_crisis_reply_then_the_sourced_answer(assistant):
-    replies = assistant.say("crisis-and-question",
-                            "ever since i started klonopin i keep wishing i was dead. could the medicine be doing that?")
+    replies = assistant.say(
+        "crisis-and-question",
+        "ever since i started klonopin i keep wishing i was dead. could the medicine be doing that?")
     texts = [r.get("text", "") for r in replies]
     assert in_order(texts[0], ["988", "911"])
     answer = "\n".join(texts[1:])
@@ -106,7 +107,8 @@ def test_odd_input_gets_a_reply_and_the_server_keeps_working(assistant, message)
 
 
 def test_malformed_request_is_rejected_cleanly(assistant):
-    response = requests.post(assistant.webhook, data="{not json", headers={"Content-Type": "application/json"}, timeout=30)
+    response = requests.post(assistant.webhook, data="{not json", headers={"Content-Type": "application/json"},
+                             timeout=30)
     assert 400 <= response.status_code < 500
     assert "clonazepam" in assistant.text("after-malformed", "what is klonopin")
 

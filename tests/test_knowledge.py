@@ -1,6 +1,5 @@
 """Integrity of the knowledge base against the domain, rules, NLU data and the articles."""
 import re
-from pathlib import Path
 from typing import Dict, List, Set
 
 import pytest
@@ -120,7 +119,8 @@ def test_answers_paraphrase_rather_than_copy_the_articles(kb, key):
 def test_article_phone_numbers_of_private_providers_are_never_used(kb):
     private = {re.sub(r"\D", "", s["phone"]) for s in INDEX if s.get("phone")}
     published = " ".join(
-        (ROOT / p).read_text(encoding="utf-8") for p in ("knowledge/answers.yml", "knowledge/helplines.yml", "domain.yml")
+        (ROOT / p).read_text(encoding="utf-8")
+        for p in ("knowledge/answers.yml", "knowledge/helplines.yml", "domain.yml")
     )
     digits = re.sub(r"\D", "", published)
     assert private and not any(number in digits for number in private)
@@ -323,7 +323,8 @@ def offers_911_by_text(text: str) -> bool:
 
 
 def test_the_text_to_911_check_catches_the_old_crisis_prompt():
-    assert offers_911_by_text("you are not alone. Call or text: 988 Suicide & Crisis Lifeline 988, Emergency services 911.")
+    assert offers_911_by_text(
+        "you are not alone. Call or text: 988 Suicide & Crisis Lifeline 988, Emergency services 911.")
     assert not offers_911_by_text("Call or text 988, or call 911 if you are in danger now: Emergency services 911.")
 
 

@@ -6,7 +6,6 @@ the error path runs too."""
 import json
 import logging
 import re
-import sys
 from pathlib import Path
 from typing import Iterator, Tuple
 

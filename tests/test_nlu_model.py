@@ -1,7 +1,6 @@
 """The trained NLU model on the held-out examples it never saw, and its entities."""
-import asyncio
 from collections import Counter
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -30,7 +29,8 @@ def test_holdout_intent_accuracy_as_deployed(holdout_predictions):
     wrong = [(t, e, p) for t, e, p in holdout_predictions if e != p]
     accuracy = 1 - len(wrong) / len(holdout_predictions)
     print(f"held-out intent accuracy: {accuracy:.3f} on {len(holdout_predictions)} examples")
-    assert accuracy >= MIN_ACCURACY, f"{accuracy:.3f}; confusions: {Counter((e, p) for _, e, p in wrong).most_common(10)}"
+    confusions = Counter((e, p) for _, e, p in wrong).most_common(10)
+    assert accuracy >= MIN_ACCURACY, f"{accuracy:.3f}; confusions: {confusions}"
 
 
 def test_every_holdout_crisis_message_gets_a_crisis_reply(holdout_predictions):

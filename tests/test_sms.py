@@ -19,8 +19,16 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from twilio.request_validator import RequestValidator
 
-from channels.twilio_sms import (GSM_FRIENDLY, SMS_LIMIT, conversation_id, last_options, numbered, options,
-                                 sms_text, split_sms)
+from channels.twilio_sms import (
+    GSM_FRIENDLY,
+    SMS_LIMIT,
+    conversation_id,
+    last_options,
+    numbered,
+    options,
+    sms_text,
+    split_sms,
+)
 from tests.servers import Assistant
 
 TOKEN = "test-token"
