@@ -198,7 +198,7 @@ def substance_spellings(path: Path = ENTITIES_FILE) -> FrozenSet[str]:
     """Every spelling of a substance in data/nlu/entities.yml (lookup values,
     synonym names and their examples), lower-cased: words that are safe to repeat."""
     items = _read(path.parent, path.name).get("nlu") or []
-    lookup = next((i for i in items if i.get("lookup") == "substance"), {})
+    lookup: Dict[str, Any] = next((i for i in items if i.get("lookup") == "substance"), {})
     canonical = set(_examples(lookup))
     spellings = set(canonical)
     for item in items:

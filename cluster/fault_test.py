@@ -217,10 +217,10 @@ def audit(load: Load, turns: Dict[str, List[Tuple[int, str]]]) -> Dict:
         by_sender[sender].extend((event_id, int(index)) for event_id, _ in stored)
         ids_by_sender[sender].update(sender_id for _, sender_id in stored)
     reordered = 0
-    for sender, stored in by_sender.items():
+    for sender, pairs in by_sender.items():
         if sender == "par":
             continue  # sent at once: any order is right
-        order = list(dict.fromkeys(index for _, index in sorted(stored)))  # a duplicate counts once, above
+        order = list(dict.fromkeys(index for _, index in sorted(pairs)))  # a duplicate counts once, above
         reordered += sum(1 for a, b in zip(order, order[1:]) if b < a)
     answered = {t for t, r in sent.items() if r.answered}
     return {

@@ -55,7 +55,7 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Free ports, so a test cluster never collides with `make cluster`."""
-        return cls(*(free_port() for _ in range(3)), [free_port(), free_port()],
+        return cls(free_port(), free_port(), free_port(), [free_port(), free_port()],
                    [free_port(), free_port()], free_port(), free_port())
 
 
@@ -180,6 +180,9 @@ class Cluster:
 
     def _start_postgres(self) -> None:
         bin_dir = postgres_bin()
+        if bin_dir is None:
+            raise RuntimeError("PostgreSQL's server binaries are not under /usr/lib/postgresql: "
+                               "`sudo apt-get install -y postgresql`")
         log = self.logs / "postgres.log"
         log.touch()
         chown_postgres(log)

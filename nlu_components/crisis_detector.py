@@ -240,7 +240,7 @@ class CrisisDetector(GraphComponent, IntentClassifier):
             parts = [text] + (windows(text) if self.config["windows"] else [])
             probs = self.probabilities(parts)
             crisis = {k: probs[:, self.classes.index(k)] for k in KINDS if k in self.classes}
-            total = sum(crisis.values()) if crisis else np.zeros(len(parts))
+            total = sum(crisis.values(), np.zeros(len(parts)))  # zeros when no crisis kind was trained
             best = int(np.argmax(total))
             model_score = float(total[best])
             score = max(score, model_score)

@@ -184,7 +184,7 @@ class Bot:
     name: str
     project: Path
     messages: List[str]
-    endpoints: Optional[Path] = None
+    endpoints: Path
     actions: bool = False
     train_args: List[str] = field(default_factory=list)
     run_args: List[str] = field(default_factory=list)

@@ -747,7 +747,7 @@ def quiet_libraries() -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
     our_filters()
     # A progress bar per test set; our own progress lines say the same, once.
-    rasa.nlu.test.tqdm = lambda iterable, *args, **kwargs: iterable  # type: ignore[attr-defined]
+    rasa.nlu.test.tqdm = lambda iterable, *args, **kwargs: iterable
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -23,6 +23,7 @@ with a NUL, a control character or percent-encoding that is not UTF-8 gets 400.
 Then open http://localhost:8080/.
 """
 import argparse
+import io
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple, Union
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -139,7 +140,7 @@ class Handler(SimpleHTTPRequestHandler):
         else:
             super().do_GET()
 
-    def send_head(self):  # GET and HEAD for files go through here
+    def send_head(self) -> Optional[BinaryIO]:  # GET and HEAD for files go through here
         if not valid_path(self.path):
             self.send_error(HTTPStatus.BAD_REQUEST, "Invalid path")
             return None
@@ -162,7 +163,7 @@ class Handler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def list_directory(self, path):  # no directory listings
+    def list_directory(self, path: Union[str, "os.PathLike[str]"]) -> Optional[io.BytesIO]:  # no directory listings
         self.send_error(HTTPStatus.NOT_FOUND)
         return None
 
