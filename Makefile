@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
+.PHONY: run test lint setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -32,10 +32,14 @@ setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)
 
 model: $(MODEL)
 
-$(VENV)/.installed: requirements.txt constraints.txt scripts/find-python.sh
+lint: $(VENV)/.installed  ## ruff and mypy over the code, as configured in pyproject.toml (seconds)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt scripts/find-python.sh
 	rm -rf $(VENV)
 	python=$$(scripts/find-python.sh) && "$$python" -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
 	touch $@
 
 $(PATTERNS): data/nlu/entities.yml spacy_pipeline/build_patterns.py $(VENV)/.installed
