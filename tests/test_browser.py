@@ -5,8 +5,9 @@ only from serve_web.py's --rasa-url (via /config.json), never from its own URL. 
 (`scripts/ensure-browser.sh` installs it; `make test` runs that first).
 
 The test that stops the Rasa server is the last one in this file on purpose.
-Screenshots go to docs/ (widget.png, widget-mobile.png, widget-crisis.png,
-widget-timeout.png, widget-offline.png).
+Screenshots (widget.png, widget-mobile.png, widget-crisis.png, widget-timeout.png,
+widget-offline.png) go to build/screenshots/, which git ignores, so a test run changes no
+tracked file; `make screenshots` sets SCREENSHOTS_DIR=docs to renew the ones in docs/.
 """
 import json
 import os
@@ -32,7 +33,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # it would otherwise try to reach (updates, sync, field trials, QUIC probes).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = ROOT / "docs"
+SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "build" / "screenshots")
+if not SHOTS.is_absolute():
+    SHOTS = ROOT / SHOTS
 DESKTOP = {"width": 1280, "height": 860}
 MOBILE = {"width": 375, "height": 720}
 ANSWER_TIMEOUT_MS = 30_000
@@ -118,6 +121,11 @@ def open_page(browser) -> Iterator[Callable[..., Page]]:
     for context in contexts:
         context.close()
     assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def screenshots_folder() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
@@ -431,9 +439,8 @@ def test_a_question_gets_a_readable_sourced_answer(chat):
     # The helpline number in the closing line is a working tel: link.
     assert any(href.startswith("tel:") for href in hrefs(answer)), hrefs(answer)
 
-    DOCS.mkdir(exist_ok=True)
     chat.locator(".kf-log").evaluate("log => { log.scrollTop = log.scrollHeight; }")  # the sources and help line
-    chat.screenshot(path=str(DOCS / "widget.png"))
+    chat.screenshot(path=str(SHOTS / "widget.png"))
 
 
 def test_suggestion_buttons_send_their_payload(chat):
@@ -503,7 +510,7 @@ def test_a_crisis_message_shows_a_crisis_card_with_large_call_and_text_links(ope
         row = card.locator(".kf-crisis-actions").bounding_box()
         span = max(s["x"] + s["width"] for s in sizes) - min(s["x"] for s in sizes)
         assert span >= 0.95 * row["width"] and all(s["height"] >= 48 for s in sizes), (row, sizes)
-        page.screenshot(path=str(DOCS / "widget-crisis.png"))
+        page.screenshot(path=str(SHOTS / "widget-crisis.png"))
     print(f"crisis card links at {viewport['width']} px:", [(s["text"], round(s["height"], 1), round(s["width"], 1)) for s in sizes])
 
     # Still a card after a reload, rendered again from localStorage.
@@ -592,7 +599,7 @@ def test_a_crisis_message_shows_988(open_page, web):
     expect(reply).to_contain_text("988")
     expect(reply.locator('a[href="tel:988"]')).to_be_visible()
     expect(reply.locator('a[href="tel:911"]').first).to_be_visible()
-    page.screenshot(path=str(DOCS / "widget-mobile.png"))
+    page.screenshot(path=str(SHOTS / "widget-mobile.png"))
 
 
 def test_asking_for_someone_to_talk_to_lists_every_helpline_with_call_and_text_links(chat):
@@ -699,7 +706,7 @@ def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
     assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
     assert_named_by_visible_text(notice.locator("a"))
     expect(page.locator(".kf-typing-on")).to_have_count(0)
-    page.screenshot(path=str(DOCS / "widget-timeout.png"))
+    page.screenshot(path=str(SHOTS / "widget-timeout.png"))
 
 
 def test_action_server_down_the_web_chat_still_gets_a_reply_with_the_helplines(chat, assistant, kb):
@@ -730,4 +737,4 @@ def test_assistant_down_shows_the_helplines(chat, assistant):
     expect(notice.get_by_role("button", name="Try again")).to_be_visible()
     expect(chat.locator(".kf-typing-on")).to_have_count(0)
     assert_contrast_aa(chat)
-    chat.screenshot(path=str(DOCS / "widget-offline.png"))
+    chat.screenshot(path=str(SHOTS / "widget-offline.png"))
