@@ -19,7 +19,10 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
+.PHONY: help run test lint screenshots setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
+
+help:  ## list the targets and what they do (`make` alone runs `run`)
+	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z_-]+:[^=]*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
@@ -28,9 +31,15 @@ test: $(MODEL)  ## set up, then run every test
 	scripts/ensure-browser.sh
 	$(PY) -m pytest
 
-setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)
+# The browser tests that take the screenshots; `make test` saves them in build/screenshots/.
+SHOT_TESTS := readable_sourced_answer or crisis_card_with_large or crisis_message_shows_988 or no_answer_within_10 or assistant_down_shows
+screenshots: $(MODEL)  ## renew the web chat screenshots in docs/ (the browser tests that take them, about 3 min)
+	scripts/ensure-browser.sh
+	SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py -k "$(SHOT_TESTS)"
 
-model: $(MODEL)
+setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)  ## only the venv, the spaCy pipeline and WordLlama
+
+model: $(MODEL)  ## only (re)train the model when its inputs changed
 
 lint: $(VENV)/.installed  ## ruff and mypy over the code, as configured in pyproject.toml (seconds)
 	$(PY) -m ruff check .
@@ -71,7 +80,7 @@ cluster-stop:  ## stop whatever a killed `make cluster` left running (.cluster/r
 cluster-test: $(MODEL)  ## fault test: 20 senders x 15 messages through HAProxy, a Rasa replica SIGKILLed, an action server stopped (under a minute) -> docs/cluster.json
 	$(PY) -m cluster.fault_test
 
-shell: $(MODEL)  ## talk to the assistant in the terminal
+shell: $(MODEL)  ## talk to the assistant in the terminal (own ports: Rasa :5006, actions :5056, so it runs beside `make run`)
 	scripts/run.sh shell
 
 actions: $(VENV)/.installed  ## only the action server (127.0.0.1:5055; ACTIONS_HOST, ACTION_SERVER_TOKEN)
@@ -87,12 +96,12 @@ DAYS ?= 30
 retention: $(VENV)/.installed  ## delete conversations idle for more than DAYS days (default 30) from the tracker store in endpoints.yml; DRY_RUN=1 only counts
 	$(PY) -m ops.retention --days $(DAYS) --endpoints endpoints.yml $(if $(DRY_RUN),--dry-run)
 
-validate: $(VENV)/.installed
+validate: $(VENV)/.installed  ## rasa data validate, warnings fail
 	$(RASA) data validate --fail-on-warnings
 
 lock:  ## rewrite constraints.txt from the current venv
 	{ echo "# Full pin set (pip freeze of a working Python 3.10 install of requirements.txt)."; \
 	  echo "# Regenerate with: make lock"; $(PY) -m pip freeze --all --exclude pip --exclude setuptools; } > constraints.txt
 
-clean:
+clean:  ## delete build/, models/, results/ (the next make rebuilds them)
 	rm -rf build models results .pytest_cache

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Serves the web chat widget (web/), /config.json and /helplines.json.
 
-/config.json tells the page which Rasa server to talk to: {"rasa": "<--rasa-url>"}.
+/config.json tells the page which Rasa server to talk to and the longest message it
+reads: {"rasa": "<--rasa-url>", "max_message_chars": <--max-message-chars>}; the
+latter is $MAX_MESSAGE_CHARS by default, as for the REST channel (channels/door.py), else 2000.
 That address is server-side configuration only (--rasa-url, else $RASA_URL, else
 http://localhost:5005); the page ignores any ?rasa= in its own URL, so a crafted
 link cannot make it show another server's answers. The Content-Security-Policy
@@ -43,6 +45,7 @@ WEB_DIR = ROOT / "web"
 DEFAULT_RASA_URL = "http://localhost:5005"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_THREADS = 32
+DEFAULT_MAX_MESSAGE_CHARS = 2000  # channels/door.py's default
 
 
 def rasa_url(value: str) -> str:
@@ -121,6 +124,7 @@ def valid_path(raw: str) -> bool:
 class Handler(SimpleHTTPRequestHandler):
     helplines_file: Path = default_helplines_file()
     rasa: str = DEFAULT_RASA_URL
+    max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
     # socketserver applies it to the connection: an idle or stalled client is
     # dropped instead of holding its thread forever.
     timeout = DEFAULT_TIMEOUT
@@ -136,7 +140,7 @@ class Handler(SimpleHTTPRequestHandler):
         if path == "/helplines.json":
             self.send_helplines()
         elif path == "/config.json":
-            self.send_json({"rasa": self.rasa})
+            self.send_json({"rasa": self.rasa, "max_message_chars": self.max_message_chars})
         else:
             super().do_GET()
 
@@ -220,6 +224,10 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--rasa-url", type=rasa_url, default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
                         help="the Rasa server the page talks to, served at /config.json "
                              f"(default: $RASA_URL or {DEFAULT_RASA_URL})")
+    parser.add_argument("--max-message-chars", type=int,
+                        default=int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_MESSAGE_CHARS),
+                        help="the longest message the Rasa server reads, shown by the page's character count "
+                             "(default: $MAX_MESSAGE_CHARS or %(default)s)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help="seconds an idle or stalled connection is kept (default: %(default)s)")
     parser.add_argument("--max-threads", type=int, default=DEFAULT_MAX_THREADS,
@@ -228,6 +236,7 @@ def main(argv: List[str]) -> None:
 
     Handler.helplines_file = args.helplines
     Handler.rasa = args.rasa_url
+    Handler.max_message_chars = args.max_message_chars
     Handler.extensions_map = {**Handler.extensions_map, ".js": "text/javascript", ".json": "application/json"}
     server = make_server(args.host, args.port, args.timeout, args.max_threads)
     print(f"Web chat on http://localhost:{args.port}/ (Rasa at {args.rasa_url}, helplines from {args.helplines})",

@@ -5,8 +5,9 @@ only from serve_web.py's --rasa-url (via /config.json), never from its own URL. 
 (`scripts/ensure-browser.sh` installs it; `make test` runs that first).
 
 The test that stops the Rasa server is the last one in this file on purpose.
-Screenshots go to docs/ (widget.png, widget-mobile.png, widget-crisis.png,
-widget-timeout.png, widget-offline.png).
+Screenshots (widget.png, widget-mobile.png, widget-crisis.png, widget-timeout.png,
+widget-offline.png) go to build/screenshots/, which git ignores, so a test run changes no
+tracked file; `make screenshots` sets SCREENSHOTS_DIR=docs to renew the ones in docs/.
 """
 import json
 import os
@@ -32,7 +33,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # it would otherwise try to reach (updates, sync, field trials, QUIC probes).
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DOCS = ROOT / "docs"
+SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "build" / "screenshots")
+if not SHOTS.is_absolute():
+    SHOTS = ROOT / SHOTS
 DESKTOP = {"width": 1280, "height": 860}
 MOBILE = {"width": 375, "height": 720}
 ANSWER_TIMEOUT_MS = 30_000
@@ -118,6 +121,11 @@ def open_page(browser) -> Iterator[Callable[..., Page]]:
     for context in contexts:
         context.close()
     assert not errors, f"script errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def screenshots_folder() -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
@@ -371,15 +379,18 @@ def test_config_json_and_csp_name_only_the_configured_rasa(web, assistant, tmp_p
     config = requests.get(f"{web}/config.json", timeout=10)
     assert config.status_code == 200
     assert config.headers["Content-Type"].startswith("application/json")
-    assert config.json() == {"rasa": configured}
+    assert config.json() == {"rasa": configured, "max_message_chars": 2000}
     for path in ("/", "/widget.js", "/config.json", "/helplines.json"):
         assert connect_src(requests.get(f"{web}{path}", timeout=10)) == ["'self'", configured], path
 
     # A path on the Rasa URL is kept (no trailing slash); the CSP names only its origin.
     # And $RASA_URL is the default when --rasa-url is not given.
-    process, origin = serve_web(tmp_path, extra_env={"RASA_URL": "https://Assistant.example.org/rasa/"})
+    # $MAX_MESSAGE_CHARS, the REST channel's limit, is the page's too.
+    process, origin = serve_web(tmp_path, extra_env={"RASA_URL": "https://Assistant.example.org/rasa/",
+                                                     "MAX_MESSAGE_CHARS": "500"})
     try:
-        assert requests.get(f"{origin}/config.json", timeout=10).json() == {"rasa": "https://Assistant.example.org/rasa"}
+        assert requests.get(f"{origin}/config.json", timeout=10).json() == {"rasa": "https://Assistant.example.org/rasa",
+                                                                             "max_message_chars": 500}
         assert connect_src(requests.get(f"{origin}/", timeout=10)) == ["'self'", "https://assistant.example.org"]
     finally:
         stop(process)
@@ -431,9 +442,8 @@ def test_a_question_gets_a_readable_sourced_answer(chat):
     # The helpline number in the closing line is a working tel: link.
     assert any(href.startswith("tel:") for href in hrefs(answer)), hrefs(answer)
 
-    DOCS.mkdir(exist_ok=True)
     chat.locator(".kf-log").evaluate("log => { log.scrollTop = log.scrollHeight; }")  # the sources and help line
-    chat.screenshot(path=str(DOCS / "widget.png"))
+    chat.screenshot(path=str(SHOTS / "widget.png"))
 
 
 def test_suggestion_buttons_send_their_payload(chat):
@@ -503,7 +513,7 @@ def test_a_crisis_message_shows_a_crisis_card_with_large_call_and_text_links(ope
         row = card.locator(".kf-crisis-actions").bounding_box()
         span = max(s["x"] + s["width"] for s in sizes) - min(s["x"] for s in sizes)
         assert span >= 0.95 * row["width"] and all(s["height"] >= 48 for s in sizes), (row, sizes)
-        page.screenshot(path=str(DOCS / "widget-crisis.png"))
+        page.screenshot(path=str(SHOTS / "widget-crisis.png"))
     print(f"crisis card links at {viewport['width']} px:", [(s["text"], round(s["height"], 1), round(s["width"], 1)) for s in sizes])
 
     # Still a card after a reload, rendered again from localStorage.
@@ -592,7 +602,7 @@ def test_a_crisis_message_shows_988(open_page, web):
     expect(reply).to_contain_text("988")
     expect(reply.locator('a[href="tel:988"]')).to_be_visible()
     expect(reply.locator('a[href="tel:911"]').first).to_be_visible()
-    page.screenshot(path=str(DOCS / "widget-mobile.png"))
+    page.screenshot(path=str(SHOTS / "widget-mobile.png"))
 
 
 def test_asking_for_someone_to_talk_to_lists_every_helpline_with_call_and_text_links(chat):
@@ -600,7 +610,10 @@ def test_asking_for_someone_to_talk_to_lists_every_helpline_with_call_and_text_l
     reply = ask(chat, "is there a number i can call")
     links = hrefs(reply)
     assert {"tel:988", "sms:988", "tel:911", "tel:18002221222", "tel:18006624357"} <= set(links), links
-    expect(reply.locator('a[href="sms:988"]')).to_have_accessible_name("Text 988 Suicide & Crisis Lifeline, 988")
+    expect(reply.locator('a[href="sms:988"]')).to_have_accessible_name("Text 988, 988 Suicide & Crisis Lifeline")
+    expect(reply.locator('a[href="sms:988"]')).to_have_text("Text 988")
+    expect(reply).not_to_contain_text("(text)")
+    assert_named_by_visible_text(reply.locator("a"))
     expect(reply.locator(CARD_LINKS)).to_have_count(0)  # the numbers of an answer are not a crisis card
 
 
@@ -650,7 +663,7 @@ def test_keyboard_labels_focus_and_contrast(chat):
     wait_for_replies(chat, 0)
 
     # Every control has a name a screen reader can read out.
-    for control in chat.locator(".kf-widget button, .kf-widget input, #kf-helpbar a").all():
+    for control in chat.locator(".kf-widget button, .kf-widget textarea, #kf-helpbar a").all():
         name = control.evaluate("e => e.getAttribute('aria-label') || e.labels?.[0]?.textContent || e.textContent")
         assert name and name.strip(), control.evaluate("e => e.outerHTML")
     expect(chat.get_by_role("button", name="Close chat")).to_be_visible()
@@ -664,6 +677,115 @@ def test_keyboard_labels_focus_and_contrast(chat):
     chat.keyboard.press("Escape")
     expect(chat.locator("#kf-panel")).to_be_hidden()
     expect(chat.locator(".kf-launcher")).to_be_focused()
+
+
+# ---------------------------------------------------------------- the input and the crisis wording (no Rasa: faked at the network)
+
+
+def page_with_fake_assistant(open_page, tmp_path: Path, replies: Callable[[str], List[Dict]],
+                             extra_args: List[str] = ()):
+    """The page from its own serve_web.py, its Rasa address answered by `replies(message)` in the
+    browser; returns (page, posted messages, web server process)."""
+    rasa = f"http://127.0.0.1:{free_port()}"
+    process, origin = serve_web(tmp_path, rasa, list(extra_args), extra_env={"MAX_MESSAGE_CHARS": ""})
+    posted = []
+
+    def answer(route):
+        message = json.loads(route.request.post_data)["message"]
+        posted.append(message)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(replies(message)),
+                      headers={"Access-Control-Allow-Origin": "*"})
+
+    page = open_page(f"{origin}/", before=lambda p: p.route(f"{rasa}/webhooks/rest/webhook", answer))
+    return page, posted, process
+
+
+def test_crisis_wording_reads_as_written_with_a_text_link_after_it(open_page, tmp_path):
+    """"call or text 988." stays that sentence ("988" a tel: link), not "call or text 988 (text)";
+    the sms: link follows the paragraph, once, as "Text 988"."""
+    text = ("In an emergency call 911; for thoughts of suicide call or text 988. 988 is also for any "
+            "emotional distress.\n- Poison Help: 1-800-222-1222")
+    page, _, process = page_with_fake_assistant(open_page, tmp_path, lambda m: [{"recipient_id": "x", "text": text}])
+    try:
+        open_chat(page)
+        reply = ask(page, "help lines?")
+    finally:
+        stop(process)
+    paragraph = reply.locator("p").first
+    expect(paragraph).to_have_text("In an emergency call 911; for thoughts of suicide call or text 988. 988 is also "
+                                   "for any emotional distress. Text 988")
+    expect(reply).not_to_contain_text("(text)")
+    links = paragraph.locator("a")
+    expect(links).to_have_text(["911", "988", "988", "Text 988"])
+    assert hrefs(paragraph) == ["tel:911", "tel:988", "tel:988", "sms:988"]
+    assert_named_by_visible_text(reply.locator("a"))
+    expect(links.first).to_have_accessible_name("911, call Emergency services")
+    expect(links.last).to_have_accessible_name("Text 988, 988 Suicide & Crisis Lifeline")
+    expect(reply.locator("li a")).to_have_text(["1-800-222-1222"])  # no text line: no Text link
+
+
+def test_the_input_takes_several_lines_and_counts_toward_the_limit_without_cutting(open_page, tmp_path):
+    """Enter sends, Shift+Enter starts a line; "n / limit" under the box, with the limit from
+    /config.json (--max-message-chars, here 40); at the limit a message says so; a longer
+    paste is kept whole, refused with a message, and not sent."""
+    page, posted, process = page_with_fake_assistant(
+        open_page, tmp_path, lambda m: [{"recipient_id": "x", "text": "Got it."}], ["--max-message-chars", "40"])
+    try:
+        open_chat(page)
+        box = page.get_by_label("Your question")
+        assert box.evaluate("e => e.tagName") == "TEXTAREA"
+        count, limit = page.locator("#kf-count"), page.locator("#kf-limit")
+        expect(count).to_have_text("0 / 40 characters")  # " characters" is for screen readers only
+        expect(count.locator(".kf-vh")).to_have_text(" characters")
+        expect(box).to_have_accessible_description(re.compile(r"^0 / 40 characters"))
+
+        box.type("line one")
+        box.press("Shift+Enter")
+        box.type("line two")
+        assert box.input_value() == "line one\nline two"
+        expect(count).to_contain_text("17 / 40")
+        expect(limit).to_have_text("")
+        tall = box.bounding_box()["height"]
+        box.press("Enter")
+        expect(page.locator(SENT).last).to_have_text("line one\nline two")
+        wait_for_replies(page, 0)
+        assert posted == ["line one\nline two"]
+        assert tall >= 44 and page.locator(SENT).last.bounding_box()["height"] > 40  # two lines shown as two
+        expect(box).to_have_value("")
+        expect(count).to_contain_text("0 / 40")
+
+        box.fill("x" * 40)
+        expect(count).to_contain_text("40 / 40")
+        expect(limit).to_have_text("That's the limit: the assistant reads up to 40 characters per message.")
+        expect(limit).to_have_attribute("role", "status")
+        assert_contrast_aa(page)
+
+        box.fill("y" * 55)  # as a paste would: nothing is cut
+        expect(box).to_have_value("y" * 55)
+        expect(limit).to_have_text("Too long to send: 55 characters, the limit is 40. Please shorten it by 15.")
+        expect(box).to_have_attribute("aria-invalid", "true")
+        box.press("Enter")
+        page.get_by_role("button", name="Send").click()
+        page.wait_for_timeout(500)
+        assert posted == ["line one\nline two"]
+        expect(box).to_have_value("y" * 55)
+        expect(limit).to_contain_text("Too long to send")
+        assert_contrast_aa(page)
+    finally:
+        stop(process)
+
+
+def test_the_limit_is_2000_when_the_server_does_not_say(open_page, tmp_path):
+    process, origin = serve_web(tmp_path, f"http://127.0.0.1:{free_port()}", extra_env={"MAX_MESSAGE_CHARS": ""})
+    try:
+        assert requests.get(f"{origin}/config.json", timeout=10).json()["max_message_chars"] == 2000
+        page = open_page(f"{origin}/", before=lambda p: p.route("**/config.json", lambda route: route.abort()))
+        open_chat(page)
+        expect(page.locator("#kf-count")).to_contain_text("0 / 2000")
+        page.get_by_label("Your question").fill("z" * 2001)
+        expect(page.locator("#kf-limit")).to_contain_text("the limit is 2000")
+    finally:
+        stop(process)
 
 
 # ---------------------------------------------------------------- when the assistant does not answer
@@ -699,7 +821,7 @@ def test_no_answer_within_10_seconds_shows_the_helplines(open_page, tmp_path):
     assert {"tel:988", "sms:988", "tel:911", "tel:18006624357"} <= set(links)
     assert_named_by_visible_text(notice.locator("a"))
     expect(page.locator(".kf-typing-on")).to_have_count(0)
-    page.screenshot(path=str(DOCS / "widget-timeout.png"))
+    page.screenshot(path=str(SHOTS / "widget-timeout.png"))
 
 
 def test_action_server_down_the_web_chat_still_gets_a_reply_with_the_helplines(chat, assistant, kb):
@@ -730,4 +852,4 @@ def test_assistant_down_shows_the_helplines(chat, assistant):
     expect(notice.get_by_role("button", name="Try again")).to_be_visible()
     expect(chat.locator(".kf-typing-on")).to_have_count(0)
     assert_contrast_aa(chat)
-    chat.screenshot(path=str(DOCS / "widget-offline.png"))
+    chat.screenshot(path=str(SHOTS / "widget-offline.png"))

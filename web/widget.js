@@ -4,7 +4,9 @@
  * {"sender", "message"}; the reply is a list of {"text", "buttons"}.
  * The Rasa URL is server-side configuration only: it comes from /config.json
  * ({"rasa": "..."}, set with scripts/serve_web.py --rasa-url), and is
- * http://localhost:5005 if that cannot be loaded. A ?rasa= parameter in the page's
+ * http://localhost:5005 if that cannot be loaded. /config.json's "max_message_chars" is the
+ * longest message the Rasa server reads (MAX_MESSAGE_CHARS, 2000 if not given): the input
+ * counts toward it and says so when it is reached, rather than cutting the text. A ?rasa= parameter in the page's
  * URL is ignored on purpose: a crafted link must not be able to make this page show
  * another server's answers under our name. (The page's Content-Security-Policy also
  * lets fetch() reach only the configured origin.)
@@ -19,6 +21,7 @@
   var STORAGE_KEY = "klonopin-faq-chat";
   var MAX_STORED = 200;                // messages kept in localStorage
   var DEFAULT_RASA = "http://localhost:5005";  // only if /config.json cannot be loaded
+  var DEFAULT_MAX_CHARS = 2000;        // channels/door.py's default, if /config.json does not say
 
   // Used until /helplines.json arrives, or if it cannot be loaded.
   // Same as the defaults in knowledge/helplines.yml and the bar in index.html.
@@ -41,8 +44,20 @@
     empty: "The assistant didn't send an answer to that."
   };
 
+  // The input's own texts. They stay here, like NOTICES: the widget reads only the helplines
+  // (/helplines.json) and its settings (/config.json) from the server, no interface texts.
+  var LIMIT_TEXTS = {
+    count: function (n, max) { return n + " / " + max; },
+    countSpoken: " characters",
+    reached: function (max) { return "That's the limit: the assistant reads up to " + max + " characters per message."; },
+    over: function (n, max) {
+      return "Too long to send: " + n + " characters, the limit is " + max + ". Please shorten it by " + (n - max) + ".";
+    }
+  };
+
   var helplines = DEFAULT_HELPLINES;
   var rasa = DEFAULT_RASA;                // replaced by /config.json's "rasa", never by the page URL
+  var maxChars = DEFAULT_MAX_CHARS;       // replaced by /config.json's "max_message_chars"
   var state = { sender: "", messages: [], open: false };
   var ui = {};
   var queue = Promise.resolve();
@@ -128,6 +143,8 @@
       .then(function (data) {
         var url = cleanRasaUrl(data && data.rasa);
         if (url) rasa = url;
+        var limit = data && data.max_message_chars;
+        if (typeof limit === "number" && limit >= 1 && limit === Math.floor(limit)) maxChars = limit;
       })
       .catch(function () { /* keep DEFAULT_RASA */ });
   }
@@ -184,9 +201,11 @@
     }
   }
 
-  /** Known helpline numbers inside a text become tel: links, plus a "Text" sms: link for
-   *  lines that take texts (988); everything else stays text. Numbers whose dial string is
-   *  in `skip` stay text too (a crisis card already has a large button for them). */
+  /** Known helpline numbers inside a text become tel: links; everything else stays text. For a
+   *  line that takes texts (988) a "Text 988" sms: link follows the paragraph, once, so the
+   *  sentence itself reads as written ("call or text 988."). Each accessible name starts with
+   *  the visible text ("988, call 988 Suicide & Crisis Lifeline"; WCAG 2.5.3). Numbers whose
+   *  dial string is in `skip` stay text (a crisis card already has a large button for them). */
   function linkify(text, skip) {
     var byNumber = {};
     helplines.forEach(function (h) { if (h.call && !(skip && skip[h.call])) byNumber[h.number] = h; });
@@ -195,22 +214,23 @@
     var escaped = numbers.map(function (n) { return n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); });
     var pattern = new RegExp("(?<![\\w-])(" + escaped.join("|") + ")(?![\\w-])", "g");
     var parts = [];
+    var texting = [];
     var last = 0;
     text.replace(pattern, function (match, number, offset) {
       var line = byNumber[number];
       // "988 Suicide & Crisis Lifeline": a number that starts the line's own name is the name.
       if (text.substr(offset, line.name.length) === line.name && line.name !== number) return match;
       if (offset > last) parts.push(text.slice(last, offset));
-      parts.push(el("a", { href: "tel:" + line.call, class: "kf-tel", "aria-label": "Call " + line.name + ", " + number }, [number]));
-      if (line.text) {
-        parts.push(" (");
-        parts.push(el("a", { href: "sms:" + line.text, class: "kf-tel", "aria-label": "Text " + line.name + ", " + number }, ["text"]));
-        parts.push(")");
-      }
+      parts.push(el("a", { href: "tel:" + line.call, class: "kf-tel", "aria-label": number + ", call " + line.name }, [number]));
+      if (line.text && texting.indexOf(line) === -1) texting.push(line);
       last = offset + match.length;
       return match;
     });
     if (last < text.length) parts.push(text.slice(last));
+    texting.forEach(function (line) {
+      parts.push(" ", el("a", { href: "sms:" + line.text, class: "kf-tel kf-tel-text",
+        "aria-label": "Text " + line.number + ", " + line.name }, ["Text " + line.number]));
+    });
     return parts;
   }
 
@@ -483,18 +503,31 @@
     ui.log = el("div", { class: "kf-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
       "aria-label": "Conversation", tabindex: "0" });
     ui.typing = el("div", { class: "kf-typing", role: "status" });
-    ui.input = el("input", { id: "kf-input", class: "kf-input", type: "text", autocomplete: "off",
-      maxlength: "2000", placeholder: "Type a question about Klonopin" });
-    var form = el("form", { class: "kf-form", onsubmit: function (event) {
+    // Multi-line: Enter sends, Shift+Enter starts a new line. No maxlength: the browser would cut a
+    // pasted text without a word; the count and the message below say when it is too long instead.
+    ui.input = el("textarea", { id: "kf-input", class: "kf-input", rows: "1", autocomplete: "off",
+      "aria-describedby": "kf-count kf-limit", placeholder: "Type a question about Klonopin",
+      oninput: updateCount,
+      onkeydown: function (event) {
+        if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+          event.preventDefault();
+          ui.form.requestSubmit();
+        }
+      } });
+    ui.count = el("span", { id: "kf-count", class: "kf-count" });
+    ui.limit = el("p", { id: "kf-limit", class: "kf-limit", role: "status" });
+    ui.form = el("form", { class: "kf-form", onsubmit: function (event) {
       event.preventDefault();
       var text = ui.input.value.trim();
       if (!text) return;
+      if (length(ui.input.value) > maxChars) { updateCount(true); return; }  // the message says why, nothing is cut
       ui.input.value = "";
+      updateCount();
       send(text);
     } }, [
       el("label", { for: "kf-input", class: "kf-vh", text: "Your question" }),
-      ui.input,
-      el("button", { type: "submit", class: "kf-send" }, ["Send"])
+      el("div", { class: "kf-form-row" }, [ui.input, el("button", { type: "submit", class: "kf-send" }, ["Send"])]),
+      el("div", { class: "kf-form-info" }, [ui.limit, ui.count])
     ]);
 
     ui.panel = el("section", { id: "kf-panel", class: "kf-panel", "aria-labelledby": "kf-title", hidden: true,
@@ -511,7 +544,7 @@
       ]),
       ui.log,
       ui.typing,
-      form,
+      ui.form,
       el("p", { class: "kf-privacy", text: "This chat is saved in this browser until you start over." })
     ]);
 
@@ -520,7 +553,32 @@
 
     if (state.messages.length) state.messages.forEach(function (m) { ui.log.append(renderMessage(m)); });
     else ui.log.append(renderIntro());
+    updateCount();
     setOpen(state.open, false);
+  }
+
+  /** Characters as the Rasa server counts them (code points, not UTF-16 units). */
+  function length(text) {
+    return Array.from(text).length;
+  }
+
+  /** "n / max" under the input; at the limit a message says so, over it (a paste) another says
+   *  by how much, and the box grows with its lines up to a few (then it scrolls). */
+  function updateCount(refused) {
+    var n = length(ui.input.value);
+    ui.count.replaceChildren(LIMIT_TEXTS.count(n, maxChars), visuallyHidden(LIMIT_TEXTS.countSpoken));
+    var over = n > maxChars;
+    ui.count.classList.toggle("kf-count-full", n >= maxChars);
+    ui.input.setAttribute("aria-invalid", over ? "true" : "false");
+    var message = over ? LIMIT_TEXTS.over(n, maxChars) : n === maxChars ? LIMIT_TEXTS.reached(maxChars) : "";
+    if (refused === true) {  // said again, so a screen reader reads it again
+      ui.limit.textContent = "";
+      setTimeout(function () { ui.limit.textContent = message; }, 100);
+    } else if (ui.limit.textContent !== message) {
+      ui.limit.textContent = message;
+    }
+    ui.input.style.height = "auto";
+    ui.input.style.height = ui.input.scrollHeight + 2 + "px";
   }
 
   /** Keeps the panel clear of the help bar, whose height depends on the screen width. */
@@ -541,7 +599,7 @@
   }
 
   // For tests and embedding pages: where the widget sends messages (after /config.json has loaded).
-  window.KlonopinChat = { rasaBase: rasaBase, timeoutMs: TIMEOUT_MS };
+  window.KlonopinChat = { rasaBase: rasaBase, timeoutMs: TIMEOUT_MS, maxChars: function () { return maxChars; } };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
