@@ -94,5 +94,5 @@ def test_make_help_lists_every_commented_target():
                  if "##" in line and not line.startswith(("#", "\t"))]
     assert sorted(listed) == sorted(commented)
     # `make` alone still runs `run`.
-    dry = subprocess.run(["make", "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(["make", "--no-print-directory", "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert dry.stdout.strip().splitlines()[-1] == "scripts/run.sh", dry.stdout
