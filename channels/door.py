@@ -29,8 +29,9 @@ from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
-from sanic import Blueprint, Sanic
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from actions import knowledge
 
@@ -51,6 +52,18 @@ class Limits:
         return cls(int(os.environ.get("MAX_MESSAGE_CHARS") or cls.max_message_chars),
                    int(os.environ.get("MAX_REQUEST_BYTES") or cls.max_request_bytes),
                    float(os.environ.get("REPLY_TIMEOUT_SECONDS") or cls.reply_timeout))
+
+    def blueprint(self, name: Text) -> Blueprint:
+        """A channel's blueprint with what every channel here has: the request-size limit and
+        Rasa's health route (GET /)."""
+        blueprint = Blueprint(name, __name__)
+        self.limit_request_size(blueprint)
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        return blueprint
 
     def limit_request_size(self, blueprint: Blueprint) -> None:
         """Sanic refuses bigger bodies with 413 before reading them; each connection reads the

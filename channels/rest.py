@@ -120,12 +120,7 @@ class RestChannel(RestInput):
         self.trusted_proxies = trusted_proxies or []
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        rest = Blueprint("rest_webhook", __name__)
-        self.limits.limit_request_size(rest)
-
-        @rest.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        rest = self.limits.blueprint("rest_webhook")
 
         @rest.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

@@ -193,12 +193,7 @@ class TwilioSmsInput(InputChannel):
         return run
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sms = Blueprint("twilio_sms_webhook", __name__)
-        self.limits.limit_request_size(sms)
-
-        @sms.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        sms = self.limits.blueprint("twilio_sms_webhook")
 
         @sms.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
