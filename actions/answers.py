@@ -54,7 +54,7 @@ def asked_with_crisis(tracker: Tracker) -> Optional[str]:
 
 
 class ActionAnswer(Action):
-    """Answers any answering intent from knowledge/answers.yml.
+    """Answers any answering intent from knowledge/answers/.
 
     After a crisis reply it answers the question asked with the crisis, if the
     knowledge base allows that topic after a crisis, and otherwise says nothing.

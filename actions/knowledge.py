@@ -163,10 +163,26 @@ def _read(directory: Path, name: str) -> Dict[str, Any]:
         return yaml.safe_load(handle)
 
 
+def _read_answers(directory: Path) -> Dict[str, Any]:
+    """knowledge/answers/<topic>.yml merged into one mapping: each topic file holds
+    `answers` and may hold another section (`substances`, `after_crisis`) once."""
+    merged: Dict[str, Any] = {"answers": {}}
+    for path in sorted(directory.glob("*.yml")):
+        for section, value in (_read(directory, path.name) or {}).items():
+            taken = set(value) & set(merged["answers"]) if section == "answers" else {section} & set(merged)
+            if taken:
+                raise ValueError(f"{path}: {sorted(taken)} defined in another answers file too")
+            if section == "answers":
+                merged["answers"].update(value)
+            else:
+                merged[section] = value
+    return merged
+
+
 def load(directory: Optional[Path] = None) -> KnowledgeBase:
     """Parse the knowledge files; KNOWLEDGE_DIR lets a deployer point elsewhere."""
     directory = Path(directory or os.environ.get("KNOWLEDGE_DIR") or DEFAULT_DIR)
-    answers_file = _read(directory, "answers.yml")
+    answers_file = _read_answers(directory / "answers")
     helplines_file = _read(directory, "helplines.yml")
     sources_file = _read(directory, "sources.yml")
     references_file = _read(directory, "references.yml") if (directory / "references.yml").exists() else {}

@@ -4,7 +4,10 @@ from typing import Dict, List, Set
 
 import pytest
 
-from tests.conftest import ROOT, SHARED_SOURCES, read_yaml
+from actions import knowledge
+from tests.conftest import ROOT, SHARED_SOURCES, nlu_examples, read_yaml
+
+ANSWER_KEYS = sorted(knowledge.load().answers)
 
 INDEX = read_yaml(SHARED_SOURCES / "index.yml")["sources"]
 ARTICLES = {s["id"]: (SHARED_SOURCES / s["file"]).read_text(encoding="utf-8") for s in INDEX}
@@ -18,9 +21,25 @@ def answering_intents() -> Set[str]:
         for rule in read_yaml(path).get("rules", []):
             steps = rule["steps"]
             for step, following in zip(steps, steps[1:]):
-                if "intent" in step and following.get("action") == "action_answer":
-                    intents.add(step["intent"])
+                if following.get("action") == "action_answer":
+                    # a step is one intent, or an `or:` of several (the one answer rule)
+                    intents.update(s["intent"] for s in step.get("or", [step]) if "intent" in s)
     return intents
+
+
+def test_one_set_of_topic_names_groups_examples_rules_and_answers():
+    """data/nlu/<topic>.yml holds every example of its intents; knowledge/answers/<topic>.yml
+    their answers; data/rules/ has the one answer rule plus rules named after topics."""
+    topics = {p.stem for p in (ROOT / "data" / "nlu").glob("*.yml")} - {"entities"}
+    topic_of: Dict[str, str] = {}
+    for topic in sorted(topics):
+        for intent in nlu_examples([ROOT / "data" / "nlu" / f"{topic}.yml"]):
+            assert topic_of.setdefault(intent, topic) == topic, f"{intent} is in {topic_of[intent]} and {topic}"
+    for path in (ROOT / "knowledge" / "answers").glob("*.yml"):
+        assert path.stem in topics
+        for key in read_yaml(path)["answers"]:
+            assert topic_of.get(key.split("/")[0]) == path.stem, f"{key} answered in {path.name}"
+    assert {p.stem for p in (ROOT / "data" / "rules").glob("*.yml")} <= topics | {"answers"}
 
 
 def words(text: str) -> List[str]:
@@ -40,7 +59,7 @@ def test_sources_match_the_shared_index_exactly(kb):
     }
 
 
-@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+@pytest.mark.parametrize("key", ANSWER_KEYS)
 def test_answer_cites_known_sources_and_has_a_topic_and_help(kb, key):
     answer = kb.answers[key]
     assert answer.sources, f"{key} cites nothing"
@@ -57,7 +76,7 @@ def figures_not_in(text: str, cited: str) -> List[str]:
     return [f for f in figures if len(f) >= 2 and f not in HELPLINE_NUMBERS and f not in cited]
 
 
-@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+@pytest.mark.parametrize("key", ANSWER_KEYS)
 def test_every_figure_in_an_answer_is_in_a_cited_article_or_reference(kb, key):
     """A number that no cited article or cited safety reference contains is an invented or mis-cited fact."""
     answer = kb.answers[key]
@@ -102,7 +121,7 @@ def test_safety_references_are_not_articles_and_do_not_stand_alone(kb):
             assert answer.sources, answer.key
 
 
-@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+@pytest.mark.parametrize("key", ANSWER_KEYS)
 def test_answers_paraphrase_rather_than_copy_the_articles(kb, key):
     """No run of 8 words is lifted from any article (article titles aside)."""
     text = kb.answers[key].text
@@ -119,8 +138,7 @@ def test_answers_paraphrase_rather_than_copy_the_articles(kb, key):
 def test_article_phone_numbers_of_private_providers_are_never_used(kb):
     private = {re.sub(r"\D", "", s["phone"]) for s in INDEX if s.get("phone")}
     published = " ".join(
-        (ROOT / p).read_text(encoding="utf-8")
-        for p in ("knowledge/answers.yml", "knowledge/helplines.yml", "domain.yml")
+        p.read_text(encoding="utf-8") for p in [*sorted((ROOT / "knowledge").rglob("*.yml")), ROOT / "domain.yml"]
     )
     digits = re.sub(r"\D", "", published)
     assert private and not any(number in digits for number in private)
@@ -262,7 +280,7 @@ def test_the_dose_check_allows_naming_the_strengths():
     assert dose_statements("- It comes as a tablet, in strengths from 0.25 mg to 2 mg.") == []
 
 
-@pytest.mark.parametrize("key", sorted(read_yaml(ROOT / "knowledge" / "answers.yml")["answers"]))
+@pytest.mark.parametrize("key", ANSWER_KEYS)
 def test_no_answer_reads_as_a_dose_to_take(kb, key):
     """Starting doses, maximums and schedules read as a personal range (review P1)."""
     assert dose_statements(kb.answers[key].text) == [], key
