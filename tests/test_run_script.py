@@ -95,3 +95,19 @@ def test_make_help_lists_every_commented_target():
     # `make` alone still runs `run`.
     dry = subprocess.run(["make", "--no-print-directory", "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert dry.stdout.strip().splitlines()[-1] == "scripts/run.sh", dry.stdout
+
+
+def test_make_shell_answers_without_a_wall_of_warnings(trained_model):
+    """`make shell` for real: the greeting comes back and no library's DeprecationWarning
+    prints before the prompt (Sanic turns them all on; scripts/rasa_cli.py turns them off)."""
+    env = {k: v for k, v in os.environ.items() if k not in PORT_VARIABLES and k != "PYTHONWARNINGS"}
+    env.update(RASA_PORT=str(free_port()), ACTIONS_PORT=str(free_port()))
+    process = subprocess.Popen(["scripts/run.sh", "shell"], cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = process.communicate("hello\n/stop\n", timeout=240)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "I answer questions about Klonopin" in output, output[-3000:]
+    assert "Warning:" not in output.replace("Warning: Input is not a terminal", ""), output[-3000:]
