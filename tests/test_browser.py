@@ -370,6 +370,14 @@ def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
         custom.write_text(yaml.safe_dump(helplines))
         page.reload()
         expect(page.locator("#kf-helpbar")).to_contain_text("Riverside Clinic 24/7 line")
+
+        # /helplines.json unreachable: the lines the server put in the page stand in (widget.js has none).
+        offline = open_page(f"{origin}/", before=lambda p: p.route("**/helplines.json", lambda route: route.abort()))
+        expect(offline.locator('#kf-helpbar a[href="tel:5550100"]')).to_be_visible()
+        open_chat(offline)
+        notice = ask(offline, "what is klonopin")
+        expect(notice).to_contain_text("Riverside Clinic 24/7 line")
+        assert {"tel:5550100", "tel:988", "sms:988", "tel:911"} <= set(hrefs(notice))
     finally:
         stop(process)
 
