@@ -90,7 +90,7 @@ browser:  ## the headless Chromium the browser tests drive (apt-get install when
 	scripts/ensure-browser.sh
 
 web: $(VENV)/.installed  ## only the web chat page (http://localhost:8080)
-	$(PY) scripts/serve_web.py
+	$(PY) -m web.server
 
 DAYS ?= 30
 retention: $(VENV)/.installed  ## delete conversations idle for more than DAYS days (default 30) from the tracker store in endpoints.yml; DRY_RUN=1 only counts

@@ -80,7 +80,7 @@ class ActionAnswer(Action):
             return []
         # {substance} in the answer: the person's own words for the substance it is about
         said = next((words for value, words in substances if kb.substance_answer(value) == key), "")
-        dispatcher.utter_message(text=kb.render_answer(key, substance=said))
+        dispatcher.utter_message(text=kb.render_answer(key, substance=said, language=tracker.get_slot("language")))
         return [SlotSet("last_answer", key)]
 
 
@@ -95,11 +95,9 @@ class ActionCiteSources(Action):
     ) -> List[Dict[Text, Any]]:
         kb = knowledge_base()
         key = tracker.get_slot("last_answer")
+        language = tracker.get_slot("language")
         if key not in kb.answers:
-            titles = "\n".join(f"- \u201c{s.title}\u201d" for s in kb.sources.values())
-            dispatcher.utter_message(
-                text="I haven't given an answer yet. Everything I say comes from these articles:\n" + titles
-            )
+            dispatcher.utter_message(text=kb.render_all_sources(language))
             return []
-        dispatcher.utter_message(text=kb.render_sources(key))
+        dispatcher.utter_message(text=kb.render_sources(key, language))
         return []

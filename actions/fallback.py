@@ -18,20 +18,14 @@ class ActionSuggestTopics(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        answers = knowledge_base().answers
-        capabilities = {"title": "What can you answer?", "payload": "/ask_capabilities"}
+        kb = knowledge_base()
+        language = tracker.get_slot("language")
+        capabilities = {"title": kb.say("capabilities_button", language), "payload": "/ask_capabilities"}
         if not (tracker.latest_message.get("text") or "").strip():
-            dispatcher.utter_message(
-                text="I didn't get any text. Type a question about Klonopin, for example: what are the side effects?",
-                buttons=[capabilities],
-            )
+            dispatcher.utter_message(text=kb.say("empty_message", language), buttons=[capabilities])
             return []
         ranking = tracker.latest_message.get("intent_ranking") or []
-        candidates = [r["name"] for r in ranking if r.get("name") in answers][:MAX_SUGGESTIONS]
-        buttons = [{"title": answers[name].topic, "payload": f"/{name}"} for name in candidates]
-        dispatcher.utter_message(
-            text="I'm not sure I understood. Did you mean one of these? "
-            "Or try asking in other words (I read English only).",
-            buttons=buttons + [capabilities],
-        )
+        candidates = [r["name"] for r in ranking if r.get("name") in kb.answers][:MAX_SUGGESTIONS]
+        buttons = [{"title": kb.answers[name].topic, "payload": f"/{name}"} for name in candidates]
+        dispatcher.utter_message(text=kb.say("not_understood", language), buttons=buttons + [capabilities])
         return []

@@ -16,9 +16,5 @@ class ActionListHelplines(Action):
     def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
-        lines = [
-            f"- {line.name}: {line.number}{' (call or text)' if line.text else ''}. {line.about}"
-            for line in knowledge_base().helplines.values()
-        ]
-        dispatcher.utter_message(text="You can talk to a person at any of these:\n" + "\n".join(lines))
+        dispatcher.utter_message(text=knowledge_base().render_helplines(tracker.get_slot("language")))
         return []

@@ -1,8 +1,10 @@
 """Loads and renders the reviewed knowledge base in knowledge/*.yml.
 
-Kept free of rasa-sdk so the same rendering serves actions, tests and tools.
+Kept free of rasa-sdk so the same loader serves actions, channels, the web server (web/server.py),
+tools and tests. Every sentence a person reads comes from these files; the code only joins them.
 """
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +16,38 @@ DEFAULT_DIR = Path(__file__).resolve().parent.parent / "knowledge"
 ENTITIES_FILE = Path(__file__).resolve().parent.parent / "data" / "nlu" / "entities.yml"
 DEFAULT_HELP = "substance_use"
 UNLISTED_SUBSTANCE = "ask_interaction/unlisted"
+# The language every text has; other languages may leave keys out (messages.yml, web.yml).
+DEFAULT_LANGUAGE = "en"
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def fill(template: str, **values: Any) -> str:
+    """`template` with each {name} given in `values` replaced; other braces stay as they are."""
+    return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
+
+
+@dataclass(frozen=True)
+class Texts:
+    """A text file keyed by language (messages.yml, web.yml): language -> key -> text."""
+
+    languages: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+
+    def get(self, key: str, language: Optional[str] = None) -> Any:
+        """The text (or list, or section) under `key` in `language`, else in the default language."""
+        for code in (language, DEFAULT_LANGUAGE):
+            if code and key in (self.languages.get(code) or {}):
+                return self.languages[code][key]
+        raise KeyError(f"no text {key!r} in {language or DEFAULT_LANGUAGE!r} or {DEFAULT_LANGUAGE!r}")
+
+    def say(self, key: str, language: Optional[str] = None, **values: Any) -> str:
+        """The text under `key`, its {placeholders} filled from `values`."""
+        return fill(self.get(key, language), **values)
+
+    def section(self, key: str, language: Optional[str] = None) -> Dict[str, Any]:
+        """A section (web.yml's `page`, `widget`): the default language's, overlaid with `language`'s."""
+        default = (self.languages.get(DEFAULT_LANGUAGE) or {}).get(key) or {}
+        chosen = (self.languages.get(language or DEFAULT_LANGUAGE) or {}).get(key) or {}
+        return {**default, **chosen}
 
 
 @dataclass(frozen=True)
@@ -84,6 +118,10 @@ class KnowledgeBase:
     references: Dict[str, Reference] = field(default_factory=dict)
     # What the channels say themselves (too long, no reply): text, then helplines.
     channel_replies: Dict[str, SeekHelp] = field(default_factory=dict)
+    # What the actions and channels say around the knowledge (messages.yml), per language.
+    messages: Texts = field(default_factory=Texts)
+    # What the web page and widget say (web.yml), per language.
+    web: Texts = field(default_factory=Texts)
 
     @property
     def crisis_intents(self) -> List[str]:
@@ -106,61 +144,89 @@ class KnowledgeBase:
         """The mixing answer for one named substance."""
         return self.substances.get(substance, UNLISTED_SUBSTANCE)
 
-    def render_answer(self, key: str, substance: str = "") -> str:
+    def say(self, key: str, language: Optional[str] = None, **values: Any) -> str:
+        """A sentence of messages.yml in `language` (else English), its {placeholders} filled."""
+        return self.messages.say(key, language, **values)
+
+    def quoted(self, title: str, language: Optional[str] = None) -> str:
+        return self.say("quoted_title", language, title=title)
+
+    def render_answer(self, key: str, substance: str = "", language: Optional[str] = None) -> str:
         """The full reply: answer, the titles it came from, a seek-help prompt."""
         answer = self.answers[key]
         body = answer.text.replace("{substance}", substance or "that")
-        citation = self.citation_line(answer)
-        safety = self.safety_line(answer)
+        citation = self.citation_line(answer, language)
+        safety = self.safety_line(answer, language)
         if safety:
             citation = f"{citation}\n{safety}"
         return "\n\n".join([body, citation, self.render_seek_help(answer.help)])
 
-    def citation_line(self, answer: Answer) -> str:
-        titles = "; ".join(f"\u201c{self.sources[s].title}\u201d" for s in answer.sources)
-        return f"Source{'s' if len(answer.sources) > 1 else ''}: {titles}"
+    def citation_line(self, answer: Answer, language: Optional[str] = None) -> str:
+        titles = "; ".join(self.quoted(self.sources[s].title, language) for s in answer.sources)
+        label = self.say("citation_labels" if len(answer.sources) > 1 else "citation_label", language)
+        return self.say("citation", language, label=label, titles=titles)
 
-    def safety_line(self, answer: Answer) -> str:
+    def safety_line(self, answer: Answer, language: Optional[str] = None) -> str:
         """'Safety note: FDA, <title> (<date>)' for the references an answer cites, or ''."""
         notes = [self.references[r] for r in answer.safety_refs]
         if not notes:
             return ""
-        cited = "; ".join(f"{r.cite_as}, \u201c{r.title}\u201d ({r.date})" for r in notes)
-        return f"Safety note{'s' if len(notes) > 1 else ''}: {cited}"
+        cited = "; ".join(self.say("safety_note_item", language, cite_as=r.cite_as,
+                                   title=self.quoted(r.title, language), date=r.date) for r in notes)
+        label = self.say("safety_labels" if len(notes) > 1 else "safety_label", language)
+        return self.say("safety_citation", language, label=label, notes=cited)
 
     def render_seek_help(self, kind: str) -> str:
-        prompt = self.seek_help[kind]
-        lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
-        return f"{prompt.text} {lines}."
+        return self.render_prompt(self.seek_help[kind])
 
     def render_channel_reply(self, key: str, **values: Any) -> str:
         """A channel reply, its {placeholders} filled from `values`, then its helplines."""
-        prompt = self.channel_replies[key]
-        text = prompt.text
-        for name, value in values.items():
-            text = text.replace("{" + name + "}", str(value))
+        return self.render_prompt(self.channel_replies[key], **values)
+
+    def render_prompt(self, prompt: SeekHelp, **values: Any) -> str:
+        """The prompt's text, each {<helpline id>} the line's number, then the lines it names."""
+        numbers = {line.id: line.number for line in self.helplines.values()}
+        text = fill(prompt.text, **{**numbers, **values})
         if not prompt.lines:
             return text
         lines = ", ".join(f"{self.helplines[h].name} {self.helplines[h].number}" for h in prompt.lines)
         return f"{text} {lines}."
 
-    def render_sources(self, key: str) -> str:
+    def render_sources(self, key: str, language: Optional[str] = None) -> str:
         """The articles behind an answer, with their publishers."""
         rows = []
         for source_id in self.answers[key].sources:
             source = self.sources[source_id]
-            publisher = source.publisher or "publisher not named on the page"
-            rows.append(f"- \u201c{source.title}\u201d ({publisher})")
+            publisher = source.publisher or self.say("publisher_unknown", language)
+            rows.append(self.say("source_item", language, title=self.quoted(source.title, language),
+                                 publisher=publisher))
         for ref_id in self.answers[key].safety_refs:
             ref = self.references[ref_id]
-            rows.append(f"- Safety note: \u201c{ref.title}\u201d ({ref.publisher}, {ref.date})")
-        topic = self.answers[key].topic.lower()
-        return f"My answer on {topic} came from these articles:\n" + "\n".join(rows)
+            rows.append(self.say("safety_source_item", language, title=self.quoted(ref.title, language),
+                                 publisher=ref.publisher, date=ref.date))
+        intro = self.say("sources_intro", language, topic=self.answers[key].topic.lower())
+        return "\n".join([intro, *rows])
+
+    def render_all_sources(self, language: Optional[str] = None) -> str:
+        """Every article, for "where is that from?" before any answer."""
+        rows = [self.say("title_item", language, title=self.quoted(s.title, language)) for s in self.sources.values()]
+        return "\n".join([self.say("no_answer_yet", language), *rows])
+
+    def render_helplines(self, language: Optional[str] = None) -> str:
+        """Every helpline, with what it is for, for "I need to talk to someone"."""
+        rows = [self.say("helpline_item", language, name=line.name, number=line.number, about=line.about,
+                         how=self.say("helpline_call_or_text", language) if line.text else "")
+                for line in self.helplines.values()]
+        return "\n".join([self.say("helplines_intro", language), *rows])
+
+
+# libyaml's parser when PyYAML has it: the web server reads the files on every page request.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _read(directory: Path, name: str) -> Dict[str, Any]:
     with (directory / name).open(encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
+        return yaml.load(handle, Loader=SAFE_LOADER)
 
 
 def _read_answers(directory: Path) -> Dict[str, Any]:
@@ -200,6 +266,8 @@ def load(directory: Optional[Path] = None) -> KnowledgeBase:
             for k, v in (references_file.get("references") or {}).items()
         },
         channel_replies={k: SeekHelp(**v) for k, v in helplines_file.get("channel_replies", {}).items()},
+        messages=Texts(_read(directory, "messages.yml")),
+        web=Texts(_read(directory, "web.yml")),
     )
 
 

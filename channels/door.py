@@ -11,7 +11,8 @@ Settings (environment variables, read when the channel is created):
   REPLY_TIMEOUT_SECONDS  longest wait for the assistant (default 8: under the web chat's
                          10 s and Twilio's 15 s); then the person gets the `no_reply` apology and the
                          turn finishes, and is stored, in the background.
-The sentences a person reads are in knowledge/helplines.yml (`channel_replies`).
+The sentences a person reads are in knowledge/helplines.yml (`channel_replies`) and
+knowledge/messages.yml.
 """
 import asyncio
 import ipaddress
@@ -84,6 +85,11 @@ def _knowledge() -> knowledge.KnowledgeBase:
 def reply(key: Text, **values: Any) -> Dict[Text, Any]:
     """A channel reply from knowledge/helplines.yml, as a bot message."""
     return {"text": _knowledge().render_channel_reply(key, **values)}
+
+
+def say(key: Text, **values: Any) -> Text:
+    """A sentence of knowledge/messages.yml, such as the SMS options' "Reply 1 for ..."."""
+    return _knowledge().say(key, **values)
 
 
 # The crisis replies' Call and Text buttons ("tel:988", "sms:988"; domain.yml): links on the web,

@@ -50,7 +50,6 @@ MAX_SENDER_CHARS = 128
 NOT_AN_OBJECT = 'The body must be a JSON object: {"sender": "...", "message": "..."}.'
 BAD_MESSAGE = '"message" must be a string.'
 BAD_SENDER = f'"sender" must be a string of at most {MAX_SENDER_CHARS} characters.'
-FAILED = "The assistant failed to answer. Please try again."
 
 
 def parse(body: bytes) -> Union[Tuple[Text, Text], Text]:
@@ -100,7 +99,7 @@ async def respond(agent: Agent, body: bytes, limits: Limits, request_id: Optiona
     except Exception as error:
         # The type only: the exception's text may quote the message.
         logger.error("REST channel: the assistant failed in %s: %s", message.sender_id, type(error).__name__)
-        return 500, {"error": FAILED}
+        return 500, {"error": reply("failed")["text"]}
     return 200, [{**m, "recipient_id": sender} for m in messages or []]
 
 

@@ -30,6 +30,7 @@ from channels.door import (
     options,
     replayed,
     reply,
+    say,
     trusted_proxies,
     typed_payloads_as_text,
 )
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 # Three concatenated SMS segments of plain text at most; longer replies become several messages.
 SMS_LIMIT = 320
-NO_SENDER_REPLY = "This request has no sender (From), so there is no one to answer."
+# For whoever calls the webhook without Twilio's signature: not a person texting.
+BAD_SIGNATURE = "Invalid or missing X-Twilio-Signature."
 # Curly quotes and long dashes force UCS-2, which cuts the characters per SMS segment from 153 to 67.
 GSM_FRIENDLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
                               "\u2013": "-", "\u2014": "-", "\u2026": "..."})
@@ -82,7 +84,8 @@ def numbered(buttons: List[Dict[Text, Any]]) -> str:
     picks = options(buttons)
     if not picks:
         return ""
-    line = "Reply " + ", ".join(f"{i} for {b['title']}" for i, b in enumerate(picks, 1))
+    line = say("sms_options", options=", ".join(say("sms_option", number=i, title=b["title"])
+                                                 for i, b in enumerate(picks, 1)))
     return line if line[-1] in ".?!" else line + "."
 
 
@@ -198,11 +201,11 @@ class TwilioSmsInput(InputChannel):
         @sms.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.is_from_twilio(request) or not self.key:
-                return response.text("Invalid or missing X-Twilio-Signature.", status=403)
+                return response.text(BAD_SIGNATURE, status=403)
             phone = (request.form.get("From") or "").strip()
             text = (request.form.get("Body") or "").strip()
             if not phone:
-                return twiml([NO_SENDER_REPLY], status=400)
+                return twiml([reply("no_sender")["text"]], status=400)
             if not text:
                 return twiml([reply("empty_sms")["text"]])
             sid = request.form.get("MessageSid") or None

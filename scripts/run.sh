@@ -53,7 +53,7 @@ trap 'kill "$actions_pid" $web_pid 2>/dev/null || true' EXIT INT TERM
 if [ "${1:-}" = "shell" ]; then
   "${RASA[@]}" shell --model "$MODEL" --endpoints endpoints.yml --port "$RASA_PORT" "${LOGGING[@]}"
 else
-  .venv/bin/python scripts/serve_web.py --port "$WEB_PORT" --rasa-url "http://localhost:$RASA_PORT" &
+  .venv/bin/python -m web.server --port "$WEB_PORT" --rasa-url "http://localhost:$RASA_PORT" &
   web_pid=$!
   echo "Assistant starting: REST on http://localhost:$RASA_PORT/webhooks/rest/webhook, actions on ${ACTIONS_HOST:-127.0.0.1}:$ACTIONS_PORT"
   echo "Web chat: http://localhost:$WEB_PORT/ (talks to http://localhost:$RASA_PORT)"

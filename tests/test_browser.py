@@ -1,7 +1,7 @@
 """The web chat (web/) in a real headless Chromium, driven by Playwright, against
-real servers: scripts/serve_web.py for the page, /config.json and /helplines.json,
+real servers: web/server.py for the page, /config.json and /helplines.json,
 and the Rasa + action servers from tests.servers. The page learns the Rasa address
-only from serve_web.py's --rasa-url (via /config.json), never from its own URL. Chromium is Debian's /usr/bin/chromium
+only from web/server.py's --rasa-url (via /config.json), never from its own URL. Chromium is Debian's /usr/bin/chromium
 (`scripts/ensure-browser.sh` installs it; `make test` runs that first).
 
 The test that stops the Rasa server is the last one in this file on purpose.
@@ -12,6 +12,7 @@ tracked file; `make screenshots` sets SCREENSHOTS_DIR=docs to renew the ones in 
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,10 +53,10 @@ DIAL_HREF = re.compile(r"(tel|sms):\+?[0-9]+")
 
 def serve_web(tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None,
               extra_env: Dict[str, str] = None):
-    """Starts scripts/serve_web.py; `rasa_url` is its --rasa-url (None: not passed)."""
+    """Starts web/server.py; `rasa_url` is its --rasa-url (None: not passed)."""
     port = port or free_port()
     log = tmp / f"web-{port}.log"
-    args = [sys.executable, "scripts/serve_web.py", "--port", str(port), *extra_args]
+    args = [sys.executable, "-m", "web.server", "--port", str(port), *extra_args]
     if rasa_url is not None:
         args += ["--rasa-url", rasa_url]
     process = start(args, log, extra_env)
@@ -349,10 +350,12 @@ def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
     helplines = yaml.safe_load((ROOT / "knowledge" / "helplines.yml").read_text())
     helplines["helplines"].append({"id": "clinic", "name": "Riverside Clinic nurse line", "number": "555-0100",
                                    "call": "5550100", "about": "Our own nurses, weekdays."})
-    custom = tmp_path / "helplines.yml"
+    shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
+    custom = tmp_path / "knowledge" / "helplines.yml"
     custom.write_text(yaml.safe_dump(helplines))
     # No assistant at this address: the message fails at once and the fallback lists the lines.
-    process, origin = serve_web(tmp_path, f"http://127.0.0.1:{free_port()}", ["--helplines", str(custom)])
+    process, origin = serve_web(tmp_path, f"http://127.0.0.1:{free_port()}",
+                                ["--knowledge-dir", str(tmp_path / "knowledge")])
     try:
         page = open_page(f"{origin}/")
         expect(page.locator('#kf-helpbar a[href="tel:5550100"]')).to_be_visible()
@@ -367,6 +370,14 @@ def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
         custom.write_text(yaml.safe_dump(helplines))
         page.reload()
         expect(page.locator("#kf-helpbar")).to_contain_text("Riverside Clinic 24/7 line")
+
+        # /helplines.json unreachable: the lines the server put in the page stand in (widget.js has none).
+        offline = open_page(f"{origin}/", before=lambda p: p.route("**/helplines.json", lambda route: route.abort()))
+        expect(offline.locator('#kf-helpbar a[href="tel:5550100"]')).to_be_visible()
+        open_chat(offline)
+        notice = ask(offline, "what is klonopin")
+        expect(notice).to_contain_text("Riverside Clinic 24/7 line")
+        assert {"tel:5550100", "tel:988", "sms:988", "tel:911"} <= set(hrefs(notice))
     finally:
         stop(process)
 
@@ -397,7 +408,7 @@ def test_config_json_and_csp_name_only_the_configured_rasa(web, assistant, tmp_p
 
     # Something that is not a plain http(s) URL is refused at start, not put into the header.
     for bad in ("javascript:alert(1)", "http://evil.example; connect-src *", "http://user:pw@host:5005"):
-        refused = subprocess.run([sys.executable, "scripts/serve_web.py", "--port", str(free_port()), "--rasa-url", bad],
+        refused = subprocess.run([sys.executable, "-m", "web.server", "--port", str(free_port()), "--rasa-url", bad],
                                  cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert refused.returncode == 2 and "--rasa-url" in refused.stderr, (bad, refused.stderr)
 
@@ -684,7 +695,7 @@ def test_keyboard_labels_focus_and_contrast(chat):
 
 def page_with_fake_assistant(open_page, tmp_path: Path, replies: Callable[[str], List[Dict]],
                              extra_args: List[str] = ()):
-    """The page from its own serve_web.py, its Rasa address answered by `replies(message)` in the
+    """The page from its own web/server.py, its Rasa address answered by `replies(message)` in the
     browser; returns (page, posted messages, web server process)."""
     rasa = f"http://127.0.0.1:{free_port()}"
     process, origin = serve_web(tmp_path, rasa, list(extra_args), extra_env={"MAX_MESSAGE_CHARS": ""})

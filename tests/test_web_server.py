@@ -1,4 +1,4 @@
-"""scripts/serve_web.py under idle connections and invalid paths, started as make web starts it."""
+"""web/server.py under idle connections and invalid paths, started as make web starts it."""
 import socket
 import sys
 import time
@@ -16,9 +16,9 @@ MAX_THREADS = 4
 
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[Tuple[int, int, Path]]:
-    """(port, pid, log) of a running serve_web.py."""
+    """(port, pid, log) of a running web server."""
     port, log = free_port(), tmp_path / "web.log"
-    process = start([sys.executable, "scripts/serve_web.py", "--port", str(port), "--timeout", str(TIMEOUT),
+    process = start([sys.executable, "-m", "web.server", "--port", str(port), "--timeout", str(TIMEOUT),
                      "--max-threads", str(MAX_THREADS)], log)
     try:
         wait_for(f"http://127.0.0.1:{port}/helplines.json", process, log)

@@ -3,13 +3,18 @@
  * Talks to Rasa's REST channel: POST {rasa}/webhooks/rest/webhook with
  * {"sender", "message"}; the reply is a list of {"text", "buttons"}.
  * The Rasa URL is server-side configuration only: it comes from /config.json
- * ({"rasa": "..."}, set with scripts/serve_web.py --rasa-url), and is
+ * ({"rasa": "..."}, set with web/server.py --rasa-url), and is
  * http://localhost:5005 if that cannot be loaded. /config.json's "max_message_chars" is the
  * longest message the Rasa server reads (MAX_MESSAGE_CHARS, 2000 if not given): the input
  * counts toward it and says so when it is reached, rather than cutting the text. A ?rasa= parameter in the page's
  * URL is ignored on purpose: a crafted link must not be able to make this page show
  * another server's answers under our name. (The page's Content-Security-Policy also
  * lets fetch() reach only the configured origin.)
+ *
+ * Every text it shows comes from the page: web/server.py puts knowledge/web.yml's widget texts
+ * and knowledge/helplines.yml's lines in a JSON data block (#kf-data), so this file holds no
+ * sentence and no phone number. /helplines.json then refreshes the lines; if it cannot be
+ * fetched, the page's own lines (those of its server-rendered help bar) stay.
  *
  * Safety rule for this file: text from the assistant or the person is only ever
  * put into the page with textContent / text nodes, never as HTML.
@@ -23,39 +28,9 @@
   var DEFAULT_RASA = "http://localhost:5005";  // only if /config.json cannot be loaded
   var DEFAULT_MAX_CHARS = 2000;        // channels/door.py's default, if /config.json does not say
 
-  // Used until /helplines.json arrives, or if it cannot be loaded.
-  // Same as the defaults in knowledge/helplines.yml and the bar in index.html.
-  var DEFAULT_HELPLINES = [
-    { id: "lifeline_988", name: "988 Suicide & Crisis Lifeline", number: "988", call: "988", text: "988",
-      about: "For thoughts of suicide or any emotional crisis. Call or text, free and confidential, 24/7." },
-    { id: "emergency_911", name: "Emergency services", number: "911", call: "911", text: "",
-      about: "When someone is in danger right now: not breathing, won't wake up, or may have overdosed." },
-    { id: "poison_help", name: "Poison Help", number: "1-800-222-1222", call: "18002221222", text: "",
-      about: "Advice on a possible overdose or poisoning from experts. Free and confidential, 24/7." },
-    { id: "samhsa", name: "SAMHSA National Helpline", number: "1-800-662-4357", call: "18006624357", text: "",
-      about: "Treatment referral and information about substance use. Free, confidential, 24/7, in English and Spanish." }
-  ];
-
-  var STARTERS = ["What is Klonopin?", "Can I drink on Klonopin?", "How long does withdrawal last?"];
-
-  var NOTICES = {
-    timeout: "The assistant didn't answer within 10 seconds.",
-    error: "The assistant can't be reached right now.",
-    empty: "The assistant didn't send an answer to that."
-  };
-
-  // The input's own texts. They stay here, like NOTICES: the widget reads only the helplines
-  // (/helplines.json) and its settings (/config.json) from the server, no interface texts.
-  var LIMIT_TEXTS = {
-    count: function (n, max) { return n + " / " + max; },
-    countSpoken: " characters",
-    reached: function (max) { return "That's the limit: the assistant reads up to " + max + " characters per message."; },
-    over: function (n, max) {
-      return "Too long to send: " + n + " characters, the limit is " + max + ". Please shorten it by " + (n - max) + ".";
-    }
-  };
-
-  var helplines = DEFAULT_HELPLINES;
+  var data = pageData();
+  var texts = (data && data.texts) || null;   // null: not rendered by web/server.py, no widget
+  var helplines = cleanHelplines(data) || [];  // replaced by /helplines.json
   var rasa = DEFAULT_RASA;                // replaced by /config.json's "rasa", never by the page URL
   var maxChars = DEFAULT_MAX_CHARS;       // replaced by /config.json's "max_message_chars"
   var state = { sender: "", messages: [], open: false };
@@ -64,6 +39,27 @@
   var pending = 0;
 
   // ---------- small helpers ----------
+
+  /** What web/server.py put in the page: {"texts": {...}, "helplines": [...]}, or null. */
+  function pageData() {
+    var block = document.getElementById("kf-data");
+    try {
+      return JSON.parse(block ? block.textContent : "null");
+    } catch (e) {
+      return null;  // an unrendered template
+    }
+  }
+
+  /** A text of knowledge/web.yml with its {placeholders} filled from `values`. */
+  function fill(template, values) {
+    return String(template).replace(/\{(\w+)\}/g, function (slot, name) {
+      return Object.prototype.hasOwnProperty.call(values || {}, name) ? String(values[name]) : slot;
+    });
+  }
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
 
   /** Creates an element. Children that are strings become text nodes (never HTML). */
   function el(tag, attrs, children) {
@@ -166,7 +162,7 @@
         var lines = cleanHelplines(data);
         if (lines) { helplines = lines; renderHelpbar(); }
       })
-      .catch(function () { /* keep the built-in lines and the static bar */ });
+      .catch(function () { /* keep the page's lines and its server-rendered bar */ });
   }
 
   /** "Call 911" / "Text 988" links. The accessible name starts with the visible text and then
@@ -176,11 +172,11 @@
     var links = [];
     if (line.call) {
       links.push(el("a", { href: "tel:" + line.call, class: "kf-call",
-        "aria-label": "Call " + line.number + ", " + line.name }, ["Call " + line.number]));
+        "aria-label": fill(texts.links.call_name, line) }, [fill(texts.links.call, line)]));
     }
     if (line.text) {
       links.push(el("a", { href: "sms:" + line.text, class: "kf-call",
-        "aria-label": "Text " + line.number + ", " + line.name }, ["Text " + line.number]));
+        "aria-label": fill(texts.links.text_name, line) }, [fill(texts.links.text, line)]));
     }
     return links;
   }
@@ -211,8 +207,7 @@
     helplines.forEach(function (h) { if (h.call && !(skip && skip[h.call])) byNumber[h.number] = h; });
     var numbers = Object.keys(byNumber).sort(function (a, b) { return b.length - a.length; });
     if (!numbers.length) return [text];
-    var escaped = numbers.map(function (n) { return n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); });
-    var pattern = new RegExp("(?<![\\w-])(" + escaped.join("|") + ")(?![\\w-])", "g");
+    var pattern = new RegExp("(?<![\\w-])(" + numbers.map(escapeRegExp).join("|") + ")(?![\\w-])", "g");
     var parts = [];
     var texting = [];
     var last = 0;
@@ -221,7 +216,7 @@
       // "988 Suicide & Crisis Lifeline": a number that starts the line's own name is the name.
       if (text.substr(offset, line.name.length) === line.name && line.name !== number) return match;
       if (offset > last) parts.push(text.slice(last, offset));
-      parts.push(el("a", { href: "tel:" + line.call, class: "kf-tel", "aria-label": number + ", call " + line.name }, [number]));
+      parts.push(el("a", { href: "tel:" + line.call, class: "kf-tel", "aria-label": fill(texts.links.number_name, line) }, [number]));
       if (line.text && texting.indexOf(line) === -1) texting.push(line);
       last = offset + match.length;
       return match;
@@ -229,14 +224,20 @@
     if (last < text.length) parts.push(text.slice(last));
     texting.forEach(function (line) {
       parts.push(" ", el("a", { href: "sms:" + line.text, class: "kf-tel kf-tel-text",
-        "aria-label": "Text " + line.number + ", " + line.name }, ["Text " + line.number]));
+        "aria-label": fill(texts.links.text_name, line) }, [fill(texts.links.text, line)]));
     });
     return parts;
   }
 
   // ---------- rendering messages ----------
 
-  /** Paragraphs, "- " bullet lists and the "Sources:" line, as DOM nodes. */
+  /** "^(Source|Sources):\s*(.*)$", from the labels of knowledge/messages.yml. */
+  function sourcesLine() {
+    var labels = (texts.source_labels || []).map(escapeRegExp);
+    return new RegExp("^(" + (labels.join("|") || "(?!)") + "):\\s*(.*)$");
+  }
+
+  /** Paragraphs, "- " bullet lists and the sources line, as DOM nodes. */
   function renderText(text, skip) {
     var nodes = [];
     var list = null;
@@ -249,7 +250,7 @@
       }
       list = null;
       if (!line) return;
-      var sources = /^(Sources?):\s*(.*)$/.exec(line);
+      var sources = sourcesLine().exec(line);
       if (sources) {
         nodes.push(el("p", { class: "kf-sources" }, [el("strong", { text: sources[1] + ":" }), " "].concat(linkify(sources[2], skip))));
       } else {
@@ -282,7 +283,7 @@
       var number = dial[2];
       var line = helplines.find(function (h) { return h.call === number || h.text === number; });
       var shown = line ? line.number : number;
-      var title = b.title.trim() || (scheme === "sms" ? "Text " : "Call ") + shown;
+      var title = b.title.trim() || fill(scheme === "sms" ? texts.links.text : texts.links.call, { number: shown });
       var children = [title];
       // "Call Poison Help": show the number too, for someone who has to dial it on another phone.
       if (title.replace(/[^0-9]/g, "").indexOf(number.replace(/[^0-9]/g, "")) === -1) {
@@ -306,9 +307,9 @@
   function crisisCard(message, buttons) {
     var contact = crisisLinks(buttons.filter(isContact));
     var children = [
-      visuallyHidden("Assistant: "),
+      visuallyHidden(texts.assistant),
       el("h3", { class: "kf-crisis-title" }, [el("span", { class: "kf-crisis-icon", "aria-hidden": "true", text: "!" }),
-        "Get help now"])
+        texts.crisis_title])
     ].concat(renderText(message.text || "", contact.dialled));
     if (contact.links.length) children.push(el("div", { class: "kf-crisis-actions" }, contact.links));
     children.push(suggestionButtons(buttons.filter(function (b) { return !isContact(b); })));
@@ -318,7 +319,7 @@
   function suggestionButtons(buttons) {
     buttons = (buttons || []).filter(function (b) { return !isContact(b); });  // never send a phone action
     if (!buttons.length) return null;
-    return el("div", { class: "kf-buttons", role: "group", "aria-label": "Suggestions" },
+    return el("div", { class: "kf-buttons", role: "group", "aria-label": texts.suggestions_label },
       buttons.map(function (b) {
         return el("button", { type: "button", class: "kf-suggestion", onclick: function () {
           send(b.payload, b.title);
@@ -338,35 +339,38 @@
 
   function renderMessage(message) {
     if (message.from === "user") {
-      return el("div", { class: "kf-msg kf-user" }, [visuallyHidden("You: "), el("p", { text: message.text })]);
+      return el("div", { class: "kf-msg kf-user" }, [visuallyHidden(texts.you), el("p", { text: message.text })]);
     }
     if (message.from === "notice") {
       return el("div", { class: "kf-msg kf-notice" }, [
-        el("p", { class: "kf-notice-title" }, [NOTICES[message.reason] || NOTICES.error]),
-        el("p", { text: "If you need to talk to someone now:" }),
+        el("p", { class: "kf-notice-title" }, [notice(message.reason)]),
+        el("p", { text: texts.notice_help }),
         helplineList(),
         message.retry ? el("button", { type: "button", class: "kf-retry", onclick: function () {
           send(message.retry, message.retryShown);
           ui.input.focus();
-        } }, ["Try again"]) : null
+        } }, [texts.retry]) : null
       ]);
     }
     var buttons = cleanButtons(message.buttons);  // stored messages are read back from localStorage
     if (buttons.some(isContact)) return crisisCard(message, buttons);
-    var children = [visuallyHidden("Assistant: ")].concat(renderText(message.text || ""));
+    var children = [visuallyHidden(texts.assistant)].concat(renderText(message.text || ""));
     children.push(suggestionButtons(buttons));
     return el("div", { class: "kf-msg kf-bot" }, children);
   }
 
+  /** Why there is no answer: "timeout", "error" or "empty" (web.yml's widget texts). */
+  function notice(reason) {
+    var key = reason === "timeout" || reason === "empty" ? reason : "error";
+    return fill(texts[key], { seconds: TIMEOUT_MS / 1000 });
+  }
+
   function renderIntro() {
-    return el("div", { class: "kf-msg kf-bot kf-intro" }, [
-      visuallyHidden("Assistant: "),
-      el("p", { text: "Hi! I answer questions about Klonopin (clonazepam) from five published articles, and I show where each answer comes from." }),
-      el("p", { text: "This is information only, not medical advice." }),
-      el("div", { class: "kf-buttons", role: "group", "aria-label": "Example questions" }, STARTERS.map(function (q) {
+    return el("div", { class: "kf-msg kf-bot kf-intro" }, [visuallyHidden(texts.assistant)].concat(
+      texts.intro.map(function (paragraph) { return el("p", { text: paragraph }); }),
+      [el("div", { class: "kf-buttons", role: "group", "aria-label": texts.examples_label }, texts.examples.map(function (q) {
         return el("button", { type: "button", class: "kf-suggestion", onclick: function () { send(q); ui.input.focus(); } }, [q]);
-      }))
-    ]);
+      }))]));
   }
 
   function scrollToEnd() {
@@ -421,7 +425,7 @@
     ui.typing.classList.toggle("kf-typing-on", on);
     if (on) {
       ui.typing.append(el("span", { class: "kf-dots", "aria-hidden": "true" }, [el("span"), el("span"), el("span")]),
-        el("span", { class: "kf-vh", text: "The assistant is typing" }));
+        el("span", { class: "kf-vh", text: texts.typing }));
       scrollToEnd();
     }
   }
@@ -476,7 +480,7 @@
     save();
     ui.panel.hidden = !open;
     ui.launcher.setAttribute("aria-expanded", String(open));
-    ui.launcherText.textContent = open ? "Hide chat" : "Ask about Klonopin";
+    ui.launcherText.textContent = open ? texts.launcher_hide : texts.launcher;
     if (open) {
       scrollToEnd();
       if (moveFocus) ui.input.focus();
@@ -495,18 +499,18 @@
 
   function build() {
     ui.webhook = rasaBase() + "/webhooks/rest/webhook";
-    ui.launcherText = el("span", { class: "kf-launcher-text", text: "Ask about Klonopin" });
+    ui.launcherText = el("span", { class: "kf-launcher-text", text: texts.launcher });
     ui.launcher = el("button", { type: "button", class: "kf-launcher", "aria-controls": "kf-panel", "aria-expanded": "false",
       onclick: function () { setOpen(!state.open, true); } },
       [el("span", { class: "kf-launcher-icon", "aria-hidden": "true" }), ui.launcherText]);
 
     ui.log = el("div", { class: "kf-log", role: "log", "aria-live": "polite", "aria-relevant": "additions",
-      "aria-label": "Conversation", tabindex: "0" });
+      "aria-label": texts.conversation, tabindex: "0" });
     ui.typing = el("div", { class: "kf-typing", role: "status" });
     // Multi-line: Enter sends, Shift+Enter starts a new line. No maxlength: the browser would cut a
     // pasted text without a word; the count and the message below say when it is too long instead.
     ui.input = el("textarea", { id: "kf-input", class: "kf-input", rows: "1", autocomplete: "off",
-      "aria-describedby": "kf-count kf-limit", placeholder: "Type a question about Klonopin",
+      "aria-describedby": "kf-count kf-limit", placeholder: texts.placeholder,
       oninput: updateCount,
       onkeydown: function (event) {
         if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -525,8 +529,8 @@
       updateCount();
       send(text);
     } }, [
-      el("label", { for: "kf-input", class: "kf-vh", text: "Your question" }),
-      el("div", { class: "kf-form-row" }, [ui.input, el("button", { type: "submit", class: "kf-send" }, ["Send"])]),
+      el("label", { for: "kf-input", class: "kf-vh", text: texts.input_label }),
+      el("div", { class: "kf-form-row" }, [ui.input, el("button", { type: "submit", class: "kf-send" }, [texts.send])]),
       el("div", { class: "kf-form-info" }, [ui.limit, ui.count])
     ]);
 
@@ -534,18 +538,18 @@
       onkeydown: function (event) { if (event.key === "Escape") setOpen(false, true); } }, [
       el("header", { class: "kf-header" }, [
         el("div", { class: "kf-heading" }, [
-          el("h2", { id: "kf-title", text: "Klonopin questions" }),
-          el("p", { class: "kf-sub", text: "Answers from published articles, with sources. Not medical advice." })
+          el("h2", { id: "kf-title", text: texts.title }),
+          el("p", { class: "kf-sub", text: texts.subtitle })
         ]),
         el("button", { type: "button", class: "kf-header-btn", onclick: startOver,
-          "aria-label": "Start over: clear this conversation from this browser" }, ["Start over"]),
+          "aria-label": texts.start_over_name }, [texts.start_over]),
         el("button", { type: "button", class: "kf-header-btn kf-close", onclick: function () { setOpen(false, true); },
-          "aria-label": "Close chat" }, ["\u00d7"])
+          "aria-label": texts.close_name }, [texts.close])
       ]),
       ui.log,
       ui.typing,
       ui.form,
-      el("p", { class: "kf-privacy", text: "This chat is saved in this browser until you start over." })
+      el("p", { class: "kf-privacy", text: texts.privacy })
     ]);
 
     var root = el("div", { class: "kf-widget" }, [ui.panel, ui.launcher]);
@@ -566,11 +570,12 @@
    *  by how much, and the box grows with its lines up to a few (then it scrolls). */
   function updateCount(refused) {
     var n = length(ui.input.value);
-    ui.count.replaceChildren(LIMIT_TEXTS.count(n, maxChars), visuallyHidden(LIMIT_TEXTS.countSpoken));
+    var values = { count: n, max: maxChars, over: n - maxChars };
+    ui.count.replaceChildren(fill(texts.count, values), visuallyHidden(texts.count_spoken));
     var over = n > maxChars;
     ui.count.classList.toggle("kf-count-full", n >= maxChars);
     ui.input.setAttribute("aria-invalid", over ? "true" : "false");
-    var message = over ? LIMIT_TEXTS.over(n, maxChars) : n === maxChars ? LIMIT_TEXTS.reached(maxChars) : "";
+    var message = over ? fill(texts.limit_over, values) : n === maxChars ? fill(texts.limit_reached, values) : "";
     if (refused === true) {  // said again, so a screen reader reads it again
       ui.limit.textContent = "";
       setTimeout(function () { ui.limit.textContent = message; }, 100);
@@ -593,8 +598,9 @@
   }
 
   function init() {
-    load();
     trackHelpbarHeight();
+    if (!texts) return;  // a page web/server.py did not render: its help bar is all there is
+    load();
     Promise.all([loadConfig(), loadHelplines()]).then(build);
   }
 

@@ -1,5 +1,16 @@
-#!/usr/bin/env python3
-"""Serves the web chat widget (web/), /config.json and /helplines.json.
+"""Serves the web chat: the page (web/index.html, rendered), the widget, /config.json and /helplines.json.
+
+    .venv/bin/python -m web.server [--port 8080] [--host 127.0.0.1] \
+        [--rasa-url http://localhost:5005] [--knowledge-dir knowledge] [--language en]
+
+Then open http://localhost:8080/.
+
+The page is rendered on every request from the knowledge base (actions/knowledge.py's
+loader, so $KNOWLEDGE_DIR counts as for the action server): its texts from
+knowledge/web.yml, the help bar's lines from knowledge/helplines.yml. The help bar works
+without JavaScript, and the widget's texts and helplines travel in the page as a JSON data
+block, so a deployer's edit shows up on the next page load, and the widget still shows the
+lines when /helplines.json cannot be fetched. /helplines.json is built the same way.
 
 /config.json tells the page which Rasa server to talk to and the longest message it
 reads: {"rasa": "<--rasa-url>", "max_message_chars": <--max-message-chars>}; the
@@ -9,20 +20,11 @@ http://localhost:5005); the page ignores any ?rasa= in its own URL, so a crafted
 link cannot make it show another server's answers. The Content-Security-Policy
 lets fetch() reach only this server and that one origin.
 
-/helplines.json is built from knowledge/helplines.yml on every request, so a
-deployer's own lines show up in the help bar without a restart or a rebuild.
-Only the standard library's HTTP server is used; the YAML is read with PyYAML,
-which the project venv already has (Rasa depends on it).
-
 An idle or stalled connection is closed after --timeout seconds (default 10), and
 at most --max-threads connections are served at once; more wait in the listen
 backlog until a thread is free, so idle clients cannot pile up threads. A path
 with a NUL, a control character or percent-encoding that is not UTF-8 gets 400.
-
-    .venv/bin/python scripts/serve_web.py [--port 8080] [--host 127.0.0.1] \
-        [--rasa-url http://localhost:5005]
-
-Then open http://localhost:8080/.
+Only the standard library's HTTP server is used.
 """
 import argparse
 import io
@@ -32,6 +34,7 @@ import re
 import sys
 import threading
 from functools import partial
+from html import escape
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,8 +43,16 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-WEB_DIR = ROOT / "web"
+from actions import knowledge
+
+WEB_DIR = Path(__file__).resolve().parent
+PAGE = WEB_DIR / "index.html"
+PAGE_PATHS = ("/", "/index.html")
+STATIC_SUFFIXES = (".js", ".css")  # the widget; every other file in web/ is not for browsers
+# {{ name }} in index.html: page.<key> of web.yml, or lang, helpbar, data (see render_page).
+SLOT = re.compile(r"\{\{\s*([\w.]+)\s*\}\}")
+# What the knowledge loader raises on a missing or malformed file.
+KNOWLEDGE_ERRORS = (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError)
 DEFAULT_RASA_URL = "http://localhost:5005"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_THREADS = 32
@@ -71,32 +82,63 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def default_helplines_file() -> Path:
-    knowledge_dir = os.environ.get("KNOWLEDGE_DIR")  # the action server honours it too
-    return (Path(knowledge_dir) if knowledge_dir else ROOT / "knowledge") / "helplines.yml"
-
-
 def dial_string(value: Any) -> str:
     """Only what a phone can dial goes into a tel:/sms: link."""
     return re.sub(r"[^0-9+*#]", "", str(value or ""))
 
 
-def helplines_json(path: Path) -> Dict[str, List[Dict[str, str]]]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+def helplines_json(kb: knowledge.KnowledgeBase) -> Dict[str, List[Dict[str, str]]]:
+    """The lines a phone can reach, with only dialable characters in their links."""
     lines = []
-    for line in data.get("helplines") or []:
-        call, text = dial_string(line.get("call")), dial_string(line.get("text"))
-        if not (line.get("name") and line.get("number") and (call or text)):
+    for line in kb.helplines.values():
+        call, text = dial_string(line.call), dial_string(line.text)
+        if not (line.name and line.number and (call or text)):
             continue
-        lines.append({
-            "id": str(line.get("id", "")),
-            "name": str(line["name"]),
-            "number": str(line["number"]),
-            "call": call,
-            "text": text,
-            "about": str(line.get("about", "")),
-        })
+        lines.append({"id": str(line.id), "name": str(line.name), "number": str(line.number),
+                      "call": call, "text": text, "about": str(line.about or "")})
     return {"helplines": lines}
+
+
+def helpbar_html(lines: List[Dict[str, str]], links: Dict[str, str]) -> str:
+    """The help bar's list items: each line's name, then its Call and Text links."""
+    items = []
+    for line in lines:
+        anchors = [f'<a href="{scheme}:{escape(line[kind])}" '
+                   f'aria-label="{escape(knowledge.fill(links[kind + "_name"], **line))}">'
+                   f'{escape(knowledge.fill(links[kind], **line))}</a>'
+                   for kind, scheme in (("call", "tel"), ("text", "sms")) if line[kind]]
+        items.append(f'<li class="kf-line"><span class="kf-line-name">{escape(line["name"])}</span>\n        '
+                     + "\n        ".join(anchors) + "</li>")
+    return "\n      ".join(items)
+
+
+def with_tel_links(text: str, lines: List[Dict[str, str]]) -> str:
+    """`text` as HTML, each {<helpline id>} in it the line's number as a tel: link."""
+    html = escape(text)
+    for line in lines:
+        if line["call"]:
+            link = f'<a href="tel:{escape(line["call"])}">{escape(line["number"])}</a>'
+            html = html.replace("{" + line["id"] + "}", link)
+    return html
+
+
+def widget_data(kb: knowledge.KnowledgeBase, lines: List[Dict[str, str]], language: str) -> Dict[str, Any]:
+    """What widget.js reads from the page: its texts, the link texts, the labels of an answer's
+    sources line (messages.yml), and the helplines, used until (or if not) /helplines.json arrives."""
+    texts = {**kb.web.section("widget", language), "links": kb.web.section("links", language),
+             "source_labels": [kb.say("citation_label", language), kb.say("citation_labels", language)]}
+    return {"language": language, "texts": texts, "helplines": lines}
+
+
+def render_page(template: str, kb: knowledge.KnowledgeBase, language: str) -> str:
+    """index.html with its {{ slots }} filled; a slot the knowledge base lacks is an error."""
+    lines = helplines_json(kb)["helplines"]
+    # In a <script> data block only "<" could end it early; JSON can say it as \u003c.
+    data = json.dumps(widget_data(kb, lines, language), ensure_ascii=False).replace("<", "\\u003c")
+    values = {f"page.{key}": with_tel_links(str(text), lines) for key, text in kb.web.section("page", language).items()}
+    values.update({"lang": escape(language), "helpbar": helpbar_html(lines, kb.web.section("links", language)),
+                   "data": data})
+    return SLOT.sub(lambda match: values[match.group(1)], template)
 
 
 def security_headers(rasa: str) -> Dict[str, str]:
@@ -122,7 +164,8 @@ def valid_path(raw: str) -> bool:
 
 
 class Handler(SimpleHTTPRequestHandler):
-    helplines_file: Path = default_helplines_file()
+    knowledge_dir: Optional[Path] = None  # None: $KNOWLEDGE_DIR, else knowledge/ (actions/knowledge.py)
+    language: str = knowledge.DEFAULT_LANGUAGE
     rasa: str = DEFAULT_RASA_URL
     max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS
     # socketserver applies it to the connection: an idle or stalled client is
@@ -148,24 +191,51 @@ class Handler(SimpleHTTPRequestHandler):
         if not valid_path(self.path):
             self.send_error(HTTPStatus.BAD_REQUEST, "Invalid path")
             return None
+        path = urlsplit(self.path).path
+        if path in PAGE_PATHS:
+            return self.send_page()
+        if not path.endswith(STATIC_SUFFIXES):  # not this server's source, the README, the template
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return None
         return super().send_head()
 
-    def send_helplines(self) -> None:
+    def knowledge_base(self) -> Optional[knowledge.KnowledgeBase]:
+        """Read on every request, so an edit shows on the next page load; None (and a 500) if unreadable."""
         try:
-            data = helplines_json(self.helplines_file)
-        except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as error:
-            self.log_error("cannot read %s: %s", self.helplines_file, error)
-            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "helplines unavailable")
-            return
-        self.send_json(data)
+            return knowledge.load(self.knowledge_dir)
+        except KNOWLEDGE_ERRORS as error:
+            self.log_error("cannot read the knowledge base in %s: %s", self.knowledge_dir or "$KNOWLEDGE_DIR", error)
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "knowledge base unavailable")
+            return None
+
+    def send_page(self) -> Optional[BinaryIO]:
+        kb = self.knowledge_base()
+        if kb is None:
+            return None
+        try:
+            page = render_page(PAGE.read_text(encoding="utf-8"), kb, self.language)
+        except KNOWLEDGE_ERRORS as error:
+            self.log_error("cannot render %s: %s", PAGE, error)
+            self.send_error(HTTPStatus.INTERNAL_SERVER_ERROR, "page unavailable")
+            return None
+        return self.send_body(page.encode("utf-8"), "text/html; charset=utf-8")
+
+    def send_helplines(self) -> None:
+        kb = self.knowledge_base()
+        if kb is not None:
+            self.send_json(helplines_json(kb))
 
     def send_json(self, data: Any) -> None:
-        body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+        body = self.send_body(json.dumps(data, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
+        self.wfile.write(body.getvalue())
+
+    def send_body(self, body: bytes, content_type: str) -> io.BytesIO:
+        """Sends the status and headers for `body`; returns it for do_GET to copy (do_HEAD does not)."""
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        return io.BytesIO(body)
 
     def list_directory(self, path: Union[str, "os.PathLike[str]"]) -> Optional[io.BytesIO]:  # no directory listings
         self.send_error(HTTPStatus.NOT_FOUND)
@@ -219,8 +289,11 @@ def main(argv: List[str]) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
     parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"),
                         help="interface to listen on (0.0.0.0 for all)")
-    parser.add_argument("--helplines", type=Path, default=default_helplines_file(),
-                        help="helplines YAML (default: $KNOWLEDGE_DIR or knowledge/helplines.yml)")
+    parser.add_argument("--knowledge-dir", type=Path, default=None,
+                        help="the knowledge base: helplines.yml, web.yml and the rest "
+                             "(default: $KNOWLEDGE_DIR, else knowledge/)")
+    parser.add_argument("--language", default=knowledge.DEFAULT_LANGUAGE,
+                        help="the language of the page's texts in web.yml (default: %(default)s)")
     parser.add_argument("--rasa-url", type=rasa_url, default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
                         help="the Rasa server the page talks to, served at /config.json "
                              f"(default: $RASA_URL or {DEFAULT_RASA_URL})")
@@ -234,13 +307,14 @@ def main(argv: List[str]) -> None:
                         help="connections served at once (default: %(default)s)")
     args = parser.parse_args(argv)
 
-    Handler.helplines_file = args.helplines
+    Handler.knowledge_dir = args.knowledge_dir
+    Handler.language = args.language
     Handler.rasa = args.rasa_url
     Handler.max_message_chars = args.max_message_chars
     Handler.extensions_map = {**Handler.extensions_map, ".js": "text/javascript", ".json": "application/json"}
     server = make_server(args.host, args.port, args.timeout, args.max_threads)
-    print(f"Web chat on http://localhost:{args.port}/ (Rasa at {args.rasa_url}, helplines from {args.helplines})",
-          flush=True)
+    source = args.knowledge_dir or os.environ.get("KNOWLEDGE_DIR") or knowledge.DEFAULT_DIR
+    print(f"Web chat on http://localhost:{args.port}/ (Rasa at {args.rasa_url}, knowledge from {source})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
