@@ -26,6 +26,6 @@ class ActionSuggestTopics(Action):
             return []
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = [r["name"] for r in ranking if r.get("name") in kb.answers][:MAX_SUGGESTIONS]
-        buttons = [{"title": kb.answers[name].topic, "payload": f"/{name}"} for name in candidates]
+        buttons = [{"title": kb.answers[name].label, "payload": f"/{name}"} for name in candidates]
         dispatcher.utter_message(text=kb.say("not_understood", language), buttons=buttons + [capabilities])
         return []

@@ -80,7 +80,7 @@ class Reference:
 @dataclass(frozen=True)
 class Answer:
     key: str
-    topic: str
+    label: str
     text: str
     sources: List[str]
     help: str = DEFAULT_HELP
@@ -204,7 +204,7 @@ class KnowledgeBase:
             ref = self.references[ref_id]
             rows.append(self.say("safety_source_item", language, title=self.quoted(ref.title, language),
                                  publisher=ref.publisher, date=ref.date))
-        intro = self.say("sources_intro", language, topic=self.answers[key].topic.lower())
+        intro = self.say("sources_intro", language, label=self.answers[key].label.lower())
         return "\n".join([intro, *rows])
 
     def render_all_sources(self, language: Optional[str] = None) -> str:

@@ -230,7 +230,7 @@ def test_low_confidence_offers_the_best_answering_topics(dispatcher):
     buttons = messages[0]["buttons"]
     assert [b["payload"] for b in buttons] == [
         "/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
-    assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].topic
+    assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].label
     assert "other words" in messages[0]["text"]
 
 

@@ -366,7 +366,7 @@ def test_a_button_the_bot_offered_still_works_over_rest(assistant, kb):
             break
     assert buttons, "no vague message got buttons"
     answer = assistant.text("chooser", buttons[0]["payload"])
-    key = next(k for k, a in kb.answers.items() if a.topic == buttons[0]["title"])
+    key = next(k for k, a in kb.answers.items() if a.label == buttons[0]["title"])
     assert kb.answers[key].text[:40] in answer
     assert user_texts(assistant, "rest:chooser")[-1] == buttons[0]["payload"]
 

@@ -65,7 +65,7 @@ def test_answer_cites_known_sources_and_has_a_topic_and_help(kb, key):
     assert answer.sources, f"{key} cites nothing"
     assert set(answer.sources) <= set(kb.sources)
     assert len(answer.sources) == len(set(answer.sources))
-    assert answer.topic.strip()
+    assert answer.label.strip()
     assert answer.help in kb.seek_help
 
 

@@ -151,7 +151,7 @@ def test_buttons_become_numbered_options_and_a_number_picks_one(assistant, kb):
         if choice:
             break
     assert choice, "no vague message got numbered options"
-    key = next(k for k, a in kb.answers.items() if a.topic == choice.group(1))
+    key = next(k for k, a in kb.answers.items() if a.label == choice.group(1))
     answer = "\n".join(sms(assistant, sender, "1"))
     assert kb.answers[key].text.translate(GSM_FRIENDLY)[:40] in answer
     assert "Source" in answer
