@@ -6,8 +6,8 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Every rasa command goes through scripts/rasa_cli.py (it keeps jax out of the server).
-RASA   := $(PY) scripts/rasa_cli.py
+# Every rasa command goes through tools/rasa_cli.py (it keeps jax out of the server).
+RASA   := $(PY) -m tools.rasa_cli
 MODEL  := models/klonopin-faq.tar.gz
 SPACY  := build/spacy_en
 WORDLLAMA := build/wordllama/SOURCE
@@ -59,17 +59,17 @@ $(SPACY)/meta.json: spacy_pipeline/config.cfg $(PATTERNS)
 	$(PY) -m spacy assemble spacy_pipeline/config.cfg $(SPACY) --paths.patterns $(PATTERNS)
 
 # WordLlama's embedding table and tokenizer, out of the pinned wheel (sha256 checked).
-$(WORDLLAMA): scripts/fetch_wordllama.py $(VENV)/.installed
-	$(PY) scripts/fetch_wordllama.py $(dir $@)
+$(WORDLLAMA): tools/fetch_wordllama.py $(VENV)/.installed
+	$(PY) -m tools.fetch_wordllama $(dir $@)
 
 $(MODEL): $(TRAINING) $(SPACY)/meta.json $(WORDLLAMA) knowledge/crisis_phrases.yml $(wildcard nlu_components/*.py)
 	$(RASA) train --fixed-model-name klonopin-faq --out models
 
 eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 70 min) -> docs/eval.md
-	$(PY) scripts/evaluate.py
+	$(PY) -m tools.evaluate
 
 bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
-	$(PY) scripts/bench.py
+	$(PY) -m tools.bench
 
 cluster: $(MODEL)  ## the cluster profile here: PostgreSQL, Redis, HAProxy (REST on :55005), 2 Rasa replicas, 2 action servers (apt-get installs what is missing; Ctrl-C stops it)
 	$(PY) -m cluster.run

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT
-from tests.servers import free_port, start, stop, wait_for
+from tools.servers import free_port, start, stop, wait_for
 
 TOKEN = "test-token-7c1d"
 ACTION_CALL = {

@@ -4,8 +4,9 @@ import os
 
 import pytest
 
-from tests.conftest import HOLDOUT
-from tests.servers import Assistant, bench
+from tools import bench
+from tools.paths import HOLDOUT
+from tools.servers import Assistant
 
 
 def test_percentile_is_nearest_rank():

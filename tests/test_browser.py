@@ -26,7 +26,7 @@ import yaml
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import ROOT
-from tests.servers import Assistant, free_port, start, stop, wait_for
+from tools.servers import Assistant, free_port, start, stop, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # --headless and no sandbox (root, containers); the rest keep Chromium off the network

@@ -50,7 +50,8 @@ def test_no_stored_turn_is_lost_duplicated_or_reordered(summary):
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory):
-    from cluster.run import ensure_packages, free_port, stop_process
+    from cluster.run import ensure_packages
+    from tools.servers import free_port, stop
 
     ensure_packages()
     port = free_port()
@@ -66,7 +67,7 @@ def redis_port(tmp_path_factory):
         except redis.ConnectionError:
             time.sleep(0.05)
     yield port
-    stop_process(server)
+    stop(server)
 
 
 def lock_store(port: int, prefix: str):

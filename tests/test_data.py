@@ -3,7 +3,7 @@ import re
 import subprocess
 
 from tests.conftest import HOLDOUT, ROOT, nlu_examples, training_files, without_markup
-from tests.servers import RASA
+from tools.paths import RASA
 
 MIN_TRAINING = 20
 MIN_HOLDOUT = 5

@@ -2,7 +2,7 @@
 import subprocess
 
 from tests.conftest import ROOT
-from tests.servers import RASA
+from tools.paths import RASA
 
 
 def test_test_stories_have_no_prediction_errors(trained_model, tmp_path):

@@ -29,7 +29,7 @@ from twilio.request_validator import RequestValidator
 from channels import rest
 from channels.door import Limits, networks, replayed, reply, stored_reply, typed_payloads_as_text
 from channels.twilio_sms import conversation_id, sender_key
-from tests.servers import Assistant, stop
+from tools.servers import Assistant, stop
 
 TOKEN, KEY = "door-token", "door-sender-key"
 LIMITS = Limits(max_message_chars=50, max_request_bytes=1000, reply_timeout=0.5)

@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 import requests
 
-from tests.servers import Assistant, stop
+from tools.servers import Assistant, stop
 
 
 @pytest.fixture(scope="module")

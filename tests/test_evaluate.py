@@ -1,15 +1,12 @@
-"""scripts/evaluate.py without training: report building, selection, folds, configs."""
-import importlib.util
+"""tools.evaluate without training: report building, selection, folds, configs."""
+import json
 from pathlib import Path
 from typing import Any, Dict
 
 import pytest
 
 from tests.conftest import ROOT, read_yaml
-
-spec = importlib.util.spec_from_file_location("evaluate", ROOT / "scripts" / "evaluate.py")
-evaluate = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(evaluate)
+from tools.evaluate import metrics, policy, report, run
 
 REPORT: Dict[str, Any] = {
     "ask_uses": {"precision": 0.8, "recall": 1.0, "f1-score": 0.889, "support": 4,
@@ -34,12 +31,12 @@ def result(cv_f1: float, holdout: float, crisis: float, seconds: float, entities
 
 
 def test_macro_f1_and_accuracy_are_read_from_the_summary_rows():
-    assert evaluate.macro_f1(REPORT) == pytest.approx(0.778)
-    assert evaluate.accuracy(REPORT) == pytest.approx(0.833)
+    assert metrics.macro_f1(REPORT) == pytest.approx(0.778)
+    assert metrics.accuracy(REPORT) == pytest.approx(0.833)
 
 
 def test_per_intent_rows_skip_summaries_and_put_the_weakest_first():
-    rows = evaluate.per_intent_rows(REPORT)
+    rows = metrics.per_intent_rows(REPORT)
     assert [r[0] for r in rows] == ["crisis_suicide", "ask_uses"]
     assert rows[0] == ("crisis_suicide", 1.0, 0.5, 0.667, 2)
 
@@ -47,9 +44,9 @@ def test_per_intent_rows_skip_summaries_and_put_the_weakest_first():
 def test_confused_pairs_are_counted_and_sorted_most_frequent_first():
     errors = [error("a", "b"), error("c", "d"), error("c", "d"), error("c", "d"),
               error("a", "b"), error("e", "nlu_fallback")]
-    assert evaluate.confused_pairs(errors) == [("c", "d", 3), ("a", "b", 2), ("e", "nlu_fallback", 1)]
-    assert evaluate.confused_pairs(errors, n=1) == [("c", "d", 3)]
-    assert evaluate.confused_pairs([]) == []
+    assert metrics.confused_pairs(errors) == [("c", "d", 3), ("a", "b", 2), ("e", "nlu_fallback", 1)]
+    assert metrics.confused_pairs(errors, n=1) == [("c", "d", 3)]
+    assert metrics.confused_pairs([]) == []
 
 
 def row(intent: str, predicted: str, entities=(), found=()) -> Dict[str, Any]:
@@ -64,10 +61,10 @@ def test_crisis_recall_counts_only_crisis_examples_and_a_fallback_is_a_miss():
         row("crisis_suicide", "crisis_both"),  # another crisis reply: caught, but the wrong kind
         row("ask_uses", "ask_side_effects"),
     ]
-    assert evaluate.crisis_recall(predictions) == pytest.approx(2 / 3)
-    assert evaluate.crisis_recall(predictions[3:]) is None
-    assert evaluate.missed_crisis(predictions) == [("crisis_emergency text", "crisis_emergency", "nlu_fallback")]
-    assert evaluate.deployed_accuracy(predictions) == pytest.approx(1 / 4)
+    assert metrics.crisis_recall(predictions) == pytest.approx(2 / 3)
+    assert metrics.crisis_recall(predictions[3:]) is None
+    assert metrics.missed_crisis(predictions) == [("crisis_emergency text", "crisis_emergency", "nlu_fallback")]
+    assert metrics.deployed_accuracy(predictions) == pytest.approx(1 / 4)
 
 
 def test_entity_recall_needs_the_same_entity_and_span_in_the_same_message():
@@ -76,12 +73,12 @@ def test_entity_recall_needs_the_same_entity_and_span_in_the_same_message():
         row("ask_interaction", "ask_interaction", [("substance", 0, 4)], [("drug", 0, 4)]),
         row("ask_interaction", "ask_interaction", [], [("substance", 4, 9)]),
     ]
-    assert evaluate.entity_recall(predictions) == 0.5
-    assert evaluate.entity_recall([row("greet", "greet")]) is None
+    assert metrics.entity_recall(predictions) == 0.5
+    assert metrics.entity_recall([row("greet", "greet")]) is None
 
 
 def test_selection_refuses_a_config_that_misses_a_crisis_message_even_if_it_scores_best():
-    winner, why = evaluate.select({
+    winner, why = policy.select({
         "config": result(0.70, 0.90, 1.0, 60),
         "fast": result(0.80, 0.95, 29 / 30, 10),
     })
@@ -90,7 +87,7 @@ def test_selection_refuses_a_config_that_misses_a_crisis_message_even_if_it_scor
 
 
 def test_selection_takes_the_best_cv_macro_f1_outside_a_tie():
-    winner, _ = evaluate.select({
+    winner, _ = policy.select({
         "config": result(0.70, 0.95, 1.0, 60),
         "better": result(0.75, 0.90, 1.0, 90),
     })
@@ -99,15 +96,15 @@ def test_selection_takes_the_best_cv_macro_f1_outside_a_tie():
 
 def test_selection_breaks_a_tie_by_holdout_accuracy_then_training_time():
     tied = {"config": result(0.700, 0.90, 1.0, 60), "close": result(0.695, 0.92, 1.0, 90)}
-    assert evaluate.select(tied)[0] == "close"
+    assert policy.select(tied)[0] == "close"
     same_holdout = {"config": result(0.700, 0.90, 1.0, 60), "close": result(0.695, 0.90, 1.0, 30)}
-    winner, why = evaluate.select(same_holdout)
+    winner, why = policy.select(same_holdout)
     assert winner == "close"
     assert "shortest training" in why
 
 
 def test_selection_refuses_a_config_that_finds_fewer_entities_than_config_yml():
-    winner, why = evaluate.select({
+    winner, why = policy.select({
         "config": result(0.70, 0.90, 1.0, 60),
         "no_entities": result(0.80, 0.95, 1.0, 60, entities=None),
         "fewer": result(0.80, 0.95, 1.0, 60, entities=0.9),
@@ -119,14 +116,14 @@ def test_selection_refuses_a_config_that_finds_fewer_entities_than_config_yml():
 def test_selection_refuses_a_config_whose_model_fails_on_an_empty_message():
     crashes = result(0.80, 0.95, 1.0, 10)
     crashes["handles_empty"] = False
-    winner, why = evaluate.select({"config": result(0.70, 0.90, 1.0, 60), "crashes": crashes})
+    winner, why = policy.select({"config": result(0.70, 0.90, 1.0, 60), "crashes": crashes})
     assert winner == "config"
     assert "`crashes` refused" in why and "empty" in why
 
 
 def test_selection_chooses_nothing_when_every_config_misses_a_crisis_message():
-    assert evaluate.select({"config": result(0.7, 0.9, 0.9, 60)})[0] is None
-    assert evaluate.select({"config": result(0.7, 0.9, None, 60)})[0] is None
+    assert policy.select({"config": result(0.7, 0.9, 0.9, 60)})[0] is None
+    assert policy.select({"config": result(0.7, 0.9, None, 60)})[0] is None
 
 
 def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
@@ -146,7 +143,7 @@ def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
         },
     }
     reports = {"config": {"cv": REPORT, "holdout": REPORT}, "better": {"cv": REPORT, "holdout": None}}
-    text = evaluate.markdown_report(summary, reports, "eval", {"config": "", "better": "More epochs."})
+    text = report.markdown_report(summary, reports, "eval", {"config": "", "better": "More epochs."})
     assert "`better` beats `config.yml`" in text
     assert "- `better`: More epochs." in text
     assert "identical for every config" in text
@@ -154,7 +151,7 @@ def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
     assert "| better | 80.0% | 80.0% |" in text
     assert "ahead of `config.yml` on 2 of 2 cross-validation folds" in text
     assert '`unsafe`: "i want to die" (crisis_suicide -> greet)' in text
-    assert evaluate.shown_configs(summary["configs"]) == ["config", "better"]
+    assert report.shown_configs(summary["configs"]) == ["config", "better"]
     assert "eval/cv/config/intent_confusion_matrix.png" in text
     assert "eval/holdout/config/intent_confusion_matrix.png" in text
     assert "eval/cv/better/intent_confusion_matrix.png" in text
@@ -173,7 +170,7 @@ def test_crisis_set_summary_counts_recall_false_alarms_kinds_and_spanish_replies
             crisis_row("both", "nlu_fallback", 0.2),
             crisis_row("none", "ask_uses", 0.1, intent="ask_uses"), crisis_row("none", "crisis_suicide", 0.7),
             crisis_row("none", "greet", 0.0, intent="thank"), crisis_row("none", "greet", 0.0)]
-    summary = evaluate.crisis_set_summary(rows)
+    summary = metrics.crisis_set_summary(rows)
     assert (summary["crisis"], summary["none"]) == (4, 4)
     assert summary["recall"] == 0.75 and summary["false_alarm_rate"] == 0.25
     assert summary["kind_agreement"] == 2 / 3
@@ -188,7 +185,7 @@ def test_crisis_set_summary_counts_recall_false_alarms_kinds_and_spanish_replies
 def test_selection_refuses_a_config_that_misses_a_message_of_the_crisis_set():
     results = {"config": result(0.80, 0.9, 1.0, 60), "better": result(0.90, 0.9, 1.0, 60)}
     results["better"]["crisis_set"] = {"recall": 0.99, "missed": [["x", "suicide", "greet"]]}
-    winner, why = evaluate.select(results)
+    winner, why = policy.select(results)
     assert winner == "config"
     assert "`better` refused: missed 1 message(s) of the crisis set" in why
 
@@ -196,18 +193,18 @@ def test_selection_refuses_a_config_that_misses_a_message_of_the_crisis_set():
 def test_describe_takes_the_first_sentence_of_the_leading_comment(tmp_path):
     path = tmp_path / "x.yml"
     path.write_text("# Alternative to config.yml: fewer epochs. Why it is worth it.\n# More.\nrecipe: default.v1\n")
-    assert evaluate.describe(path) == "fewer epochs."
+    assert report.describe(path) == "fewer epochs."
 
 
 @pytest.fixture(scope="module")
 def training_data():
-    return evaluate.load_training_data(folds=5)
+    return run.load_training_data(folds=5)
 
 
 def test_the_same_seed_gives_the_same_folds_and_another_seed_other_folds(training_data):
-    first = evaluate.fold_fingerprint(training_data, 5, seed=42)
-    assert evaluate.fold_fingerprint(training_data, 5, seed=42) == first
-    assert evaluate.fold_fingerprint(training_data, 5, seed=43) != first
+    first = run.fold_fingerprint(training_data, 5, seed=42)
+    assert run.fold_fingerprint(training_data, 5, seed=42) == first
+    assert run.fold_fingerprint(training_data, 5, seed=43) != first
 
 
 CONFIGS = sorted((ROOT / "eval" / "configs").glob("*.yml"))
@@ -233,3 +230,16 @@ def test_each_alternative_is_a_valid_rasa_config_differing_from_config_yml_only_
                           "nlu_components.language.LanguageRouter"]
     # The recipe resolves every component name and builds the training graph.
     Recipe.recipe_for_name(config.get("recipe")).graph_config_for_recipe(config, {}, is_finetuning=False)
+
+
+def test_the_report_states_the_rule_that_select_applies():
+    """The rule is written once (policy.RULE); the report prints it, never its own copy."""
+    assert f"Rule: {policy.RULE}" in (ROOT / "docs" / "eval.md").read_text(encoding="utf-8")
+    assert "empty or blank message" in policy.RULE and f"within {policy.TIE * 100:.0f} point" in policy.RULE
+
+
+def test_docs_eval_md_is_the_template_filled_from_the_stored_results():
+    """What `python -m tools.evaluate --report-only` writes: docs/eval.md was not edited by hand."""
+    out = ROOT / "docs" / "eval"
+    summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert report.render(summary, out, "eval") == (ROOT / "docs" / "eval.md").read_text(encoding="utf-8")

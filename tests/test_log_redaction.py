@@ -14,7 +14,8 @@ import requests
 
 from ops import log_redaction
 from tests.conftest import ROOT
-from tests.servers import RASA, free_port, start, stop, wait_for
+from tools.paths import RASA
+from tools.servers import free_port, start, stop, wait_for
 
 MARKER = "zqxmarker"
 PHONE = "+15557654321"

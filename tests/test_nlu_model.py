@@ -4,10 +4,10 @@ from typing import List, Tuple
 
 import pytest
 
-from actions.knowledge import load
+from nlu_components.intents import CRISIS_INTENTS
 from tests.conftest import HOLDOUT, nlu_examples, parse, without_markup
 
-CRISIS = tuple(load().crisis_intents)
+CRISIS = tuple(CRISIS_INTENTS)
 # The issue asks 95%. Measured 93.4% (2026-11-22): 8 of the 28 misses are crisis
 # replies to questions (the crisis detector's false alarms: "if my brother ever
 # overdosed, how would i know"), the rest topics confused. Raise this as that improves.

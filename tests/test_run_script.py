@@ -10,7 +10,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from tests.conftest import ROOT
-from tests.servers import free_port
+from tools.servers import free_port
 
 PORT_VARIABLES = ("RASA_PORT", "ACTIONS_PORT", "WEB_PORT")
 

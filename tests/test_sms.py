@@ -29,7 +29,7 @@ from channels.twilio_sms import (
     sms_text,
     split_sms,
 )
-from tests.servers import Assistant
+from tools.servers import Assistant
 
 TOKEN = "test-token"
 KEY = "test-sender-key"

@@ -8,7 +8,7 @@ from typing import Iterator, List, Tuple
 import pytest
 import requests
 
-from tests.servers import free_port, start, stop, wait_for
+from tools.servers import free_port, start, stop, wait_for
 
 TIMEOUT = 1.5  # --timeout: short, so the test does not wait long for idle connections to be dropped
 MAX_THREADS = 4

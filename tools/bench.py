@@ -4,6 +4,9 @@ Both bots are trained from scratch (fresh Rasa cache), served by the same Rasa
 install on loopback, and driven over REST by the same client: whole
 conversations, one at a time and ten at once. Results go to docs/bench.md,
 docs/bench/results.json and docs/bench/bench.png.
+
+    .venv/bin/python -m tools.bench                # everything (make bench, about 10 min)
+    .venv/bin/python -m tools.bench --report-only  # rebuild docs/bench.md from docs/bench/results.json
 """
 import argparse
 import asyncio
@@ -12,8 +15,6 @@ import os
 import platform
 import random
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,11 +27,11 @@ from typing import Dict, List, Optional, Sequence
 import aiohttp
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-# Both bots run through scripts/rasa_cli.py, as make runs the assistant (it keeps jax out).
-RASA = [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "scripts" / "rasa_cli.py")]
-HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
-START_TIMEOUT = 300
+# Both bots run through tools.rasa_cli (RASA), as make runs the assistant (it keeps jax out).
+from tools.paths import HOLDOUT, RASA, ROOT
+from tools.servers import START_TIMEOUT, environment, free_port, start_actions, start_rasa, stop
+from tools.templates import render
+
 REQUEST_TIMEOUT = 60
 CONCURRENCY = (1, 10)
 
@@ -140,27 +141,6 @@ async def drive(url: str, convs: List[List[str]], concurrency: int, label: str, 
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(args: List[str], cwd: Path, log: Path, env: Dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 def wait_for_answer(url: str, process: subprocess.Popen, log: Path, message: str, started: float) -> float:
     """Seconds from `started` until the server gives a REST answer with text."""
     import requests
@@ -211,9 +191,9 @@ def our_bot(work: Path) -> Bot:
                run_args=["--credentials", "credentials.yml"])
 
 
-def base_env(cache: Path) -> Dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "RASA_CACHE_DIRECTORY": str(cache)}
+def cache_env(cache: Path) -> Dict[str, str]:
+    """Each bot's own Rasa cache (fresh, so a training reuses nothing)."""
+    return {"RASA_CACHE_DIRECTORY": str(cache)}
 
 
 @dataclass
@@ -232,7 +212,7 @@ def train(bot: Bot, work: Path) -> Dict:
     progress(f"{bot.name}: training from scratch")
     started = time.monotonic()
     subprocess.run([*RASA, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
-                   cwd=bot.project, env=base_env(work / f"cache-{bot.name}"), check=True,
+                   cwd=bot.project, env=environment(cache_env(work / f"cache-{bot.name}")), check=True,
                    stdout=(work / f"train-{bot.name}.log").open("w"), stderr=subprocess.STDOUT)
     train_s = time.monotonic() - started
     model = models / f"{bot.name}.tar.gz"
@@ -242,7 +222,7 @@ def train(bot: Bot, work: Path) -> Dict:
 
 def serve(bot: Bot, model: Path, work: Path) -> Served:
     """Start the bot's servers together, like `make run`, and time the first answer."""
-    env = base_env(work / f"cache-{bot.name}")
+    env = cache_env(work / f"cache-{bot.name}")
     processes: List[subprocess.Popen] = []
     started = time.monotonic()
     try:
@@ -252,15 +232,13 @@ def serve(bot: Bot, model: Path, work: Path) -> Served:
             action_port = free_port()
             endpoints.write_text(endpoints.read_text()
                                  + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
-            actions = spawn([*RASA, "run", "actions", "--actions", "actions", "--port", str(action_port)],
-                            ROOT, work / "actions.log", env)
+            actions = start_actions(action_port, work / "actions.log", extra_env=env)
             processes.append(actions)
             action_pid = actions.pid
         port = free_port()
         url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
         log = work / f"rasa-{bot.name}.log"
-        rasa = spawn([*RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port),
-                      *bot.run_args], bot.project, log, env)
+        rasa = start_rasa(model, endpoints, port, log, *bot.run_args, extra_env=env, cwd=bot.project)
         processes.append(rasa)
         progress(f"{bot.name}: starting the server")
         first_answer_s = wait_for_answer(url, rasa, log, bot.messages[0], started)
@@ -318,42 +296,8 @@ def check_targets(ours: Dict, ratio: Dict[str, float]) -> Dict[str, Dict]:
 
 
 def markdown(results: Dict) -> str:
-    ours, stock, ratio = results["ours"], results["stock"], results["ratios"]
-    rows = [("full training (s)", "train_s"), ("model size (MB)", "model_mb"),
-            ("start to first answer (s)", "first_answer_s"), ("Rasa server peak RSS (MB)", "rasa_peak_rss_mb")]
-    lines = [
-        "# Benchmarks: the assistant and the stock `rasa init` bot",
-        "",
-        f"Measured {results['date']} on {results['machine']} with `make bench` "
-        f"(commit {results['commit']}, Rasa {results['rasa']}). Both bots were trained from scratch and "
-        "served by the same Rasa install on loopback; the client ran on the same machine. "
-        f"Each conversation is {results['turns']} messages from a new sender: held-out questions for the "
-        "assistant, the stock bot's own NLU examples for the stock bot. Both servers run at once and the load "
-        f"alternates between them, one conversation at a time then ten at once, for {results.get('rounds', 1)} "
-        "rounds; each figure pools the rounds. This shared virtual machine's speed drifts by tens of percent "
-        "over minutes, so compare the ratios, which come from the same minutes, more than the absolute figures.",
-        "",
-        "| | assistant | stock bot | assistant / stock |",
-        "|---|---:|---:|---:|",
-    ]
-    for label, key in rows:
-        lines.append(f"| {label} | {ours[key]} | {stock[key]} | {ratio[key]} |")
-    lines.append(f"| action server peak RSS (MB) | {ours['action_peak_rss_mb']} | none | |")
-    for level in ours["load"]:
-        n = level[1:]
-        for key, label in (("p50_ms", "p50"), ("p95_ms", "p95"), ("p99_ms", "p99")):
-            lines.append(f"| {label} latency, {n} at once (ms) | {ours['load'][level][key]} | "
-                         f"{stock['load'][level][key]} | {ratio[f'{key}_{level}']} |")
-        lines.append(f"| throughput, {n} at once (msg/s) | {ours['load'][level]['throughput_msg_s']} | "
-                     f"{stock['load'][level]['throughput_msg_s']} | {ratio[f'throughput_msg_s_{level}']} |")
-        lines.append(f"| messages, {n} at once: sent / errors / replies without text | "
-                     + " | ".join(f"{results[b]['load'][level]['requests']} / {results[b]['load'][level]['errors']} / "
-                                  f"{results[b]['load'][level]['empty_replies']}" for b in ("ours", "stock")) + " | |")
-    lines += ["", "## Targets", "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
-    for check in results["targets"].values():
-        lines.append(f"| {check['label']} | {check['value']} | {check['target']} | {'yes' if check['met'] else 'no'} |")
-    lines += ["", "![latency and throughput](bench/bench.png)", ""]
-    return "\n".join(lines)
+    """docs/bench.md: the template bench.md.j2 filled from results.json."""
+    return render(Path(__file__).with_name("bench.md.j2"), r=results)
 
 
 def plot(results: Dict, path: Path) -> None:
@@ -402,7 +346,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds (default 3)")
     parser.add_argument("--turns", type=int, default=8, help="messages per conversation (default 8)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument("--report-only", action="store_true", help="re-render OUT/bench.md from OUT/bench/results.json")
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads((args.out / "bench" / "results.json").read_text())
+        (args.out / "bench.md").write_text(markdown(results))
+        progress(f"wrote {args.out / 'bench.md'}")
+        return 0
 
     import rasa
 

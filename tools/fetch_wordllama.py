@@ -6,8 +6,8 @@ sha256 and takes out three files (the 256-dimension l2_supercat table, its
 tokenizer and the MIT licence). nlu_components/embeddings.py reads them with
 safetensors and tokenizers.
 
-    python scripts/fetch_wordllama.py build/wordllama              # download, check, extract
-    python scripts/fetch_wordllama.py build/wordllama --wheel F.whl  # check and extract a local wheel
+    python -m tools.fetch_wordllama build/wordllama              # download, check, extract
+    python -m tools.fetch_wordllama build/wordllama --wheel F.whl  # check and extract a local wheel
 """
 import argparse
 import hashlib

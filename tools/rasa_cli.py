@@ -5,9 +5,9 @@ TFLite's jax converter, which Rasa never uses; jax and jaxlib then hold about
 70 MB of the Rasa server's memory (636 MB instead of 705 MB, measured on the
 running server). TensorFlow already treats a failed import of jax as "no jax".
 make, scripts/run.sh, the tests and the benchmark run every rasa command through
-this file, so what is measured is what runs.
+this module, so what is measured is what runs.
 
-    .venv/bin/python scripts/rasa_cli.py run --model models/klonopin-faq.tar.gz
+    .venv/bin/python -m tools.rasa_cli run --model models/klonopin-faq.tar.gz
 """
 import sys
 from pathlib import Path
