@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint screenshots setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
+.PHONY: help run test test-unit lint screenshots setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
 
 help:  ## list the targets and what they do (`make` alone runs `run`)
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z_-]+:[^=]*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -27,15 +27,19 @@ help:  ## list the targets and what they do (`make` alone runs `run`)
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
 
-test: $(MODEL)  ## set up, then run every test
+test: $(MODEL)  ## set up, then run every test: tests/unit/ and tests/system/ (about 11 min)
 	scripts/ensure-browser.sh
 	$(PY) -m pytest
+
+# The fast lane: no model, no servers, no browser, so it needs only the set-up.
+test-unit: setup  ## only the unit tests (tests/unit/, seconds; no trained model needed)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 # The browser tests that take the screenshots; `make test` saves them in build/screenshots/.
 SHOT_TESTS := readable_sourced_answer or crisis_card_with_large or crisis_message_shows_988 or no_answer_within_10 or assistant_down_shows
 screenshots: $(MODEL)  ## renew the web chat screenshots in docs/ (the browser tests that take them, about 3 min)
 	scripts/ensure-browser.sh
-	SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py -k "$(SHOT_TESTS)"
+	SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/system/test_browser.py -k "$(SHOT_TESTS)"
 
 setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)  ## only the venv, the spaCy pipeline and WordLlama
 

@@ -1,4 +1,7 @@
-"""Shared fixtures: project paths, the knowledge base, trackers, the trained model."""
+"""Shared fixtures: project paths, the knowledge base, trackers, the trained model; the two lanes.
+
+tests/unit/ is fast (no servers, no trained model, no browser): `make test-unit`, `pytest -m unit`.
+tests/system/ starts servers, drives the browser or loads the trained model: `pytest -m system`."""
 import asyncio
 import re
 import subprocess
@@ -97,5 +100,20 @@ def trained_model() -> Path:
     return MODEL
 
 
+LANES = {"unit": "fast: no servers, no trained model, no browser (tests/unit/)",
+         "system": "servers, browser, trained model, rasa CLI runs (tests/system/)"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cluster: starts the PostgreSQL/Redis/HAProxy cluster (tests/test_cluster.py)")
+    config.addinivalue_line("markers", "cluster: starts the PostgreSQL/Redis/HAProxy cluster (test_cluster.py)")
+    for lane, what in LANES.items():
+        config.addinivalue_line("markers", f"{lane}: {what}")
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """The lane is the folder: a test in tests/unit/ is marked unit, one in tests/system/ system."""
+    for item in items:
+        lane = item.path.relative_to(ROOT / "tests").parts[0]
+        if lane not in LANES:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit/ or tests/system/")
+        item.add_marker(lane)

@@ -1,9 +1,7 @@
-"""Training data, held-out data and `rasa data validate`."""
+"""Training data and held-out data (`rasa data validate` is tests/system/test_data_validate.py)."""
 import re
-import subprocess
 
-from tests.conftest import HOLDOUT, ROOT, nlu_examples, training_files, without_markup
-from tools.paths import RASA
+from tests.conftest import HOLDOUT, nlu_examples, training_files, without_markup
 
 MIN_TRAINING = 20
 MIN_HOLDOUT = 5
@@ -28,12 +26,3 @@ def test_holdout_covers_every_intent_and_copies_no_training_example(domain):
     copied = [line for lines in holdout.values() for line in lines if normalise(line) in training]
     assert copied == []
 
-
-def test_rasa_data_validate_has_no_errors_or_warnings():
-    result = subprocess.run(
-        [*RASA, "data", "validate", "--fail-on-warnings"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "UserWarning" not in output, output

@@ -12,8 +12,6 @@ from nlu_components.embeddings import MAX_TOKENS, wordllama
 from nlu_components.wordllama_featurizer import WordLlamaFeaturizer
 from tests.conftest import ROOT
 
-FETCH = ROOT / "scripts" / "fetch_wordllama.py"
-
 
 @pytest.fixture(scope="module")
 def featurizer():
@@ -71,7 +69,9 @@ def fake_wheel(path, files):
 
 
 def run_fetch(*args):
-    return subprocess.run([sys.executable, str(FETCH), *map(str, args)], capture_output=True, text=True)
+    """`python -m tools.fetch_wordllama` as make's set-up runs it."""
+    return subprocess.run([sys.executable, "-m", "tools.fetch_wordllama", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True)
 
 
 def test_setup_refuses_a_wheel_whose_hash_does_not_match(tmp_path):

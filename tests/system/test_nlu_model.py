@@ -34,7 +34,7 @@ def test_holdout_intent_accuracy_as_deployed(holdout_predictions):
 
 
 def test_every_holdout_crisis_message_gets_a_crisis_reply(holdout_predictions):
-    """Which crisis reply is checked on the crisis set (tests/test_crisis_heldout.py); here any."""
+    """Which crisis reply is checked on the crisis set (tests/system/test_crisis_heldout.py); here any."""
     crisis = [(t, e, p) for t, e, p in holdout_predictions if e in CRISIS]
     assert len(crisis) >= 10
     assert [(t, p) for t, e, p in crisis if p not in CRISIS] == []

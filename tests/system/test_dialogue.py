@@ -8,7 +8,7 @@ from tools.paths import RASA
 def test_test_stories_have_no_prediction_errors(trained_model, tmp_path):
     result = subprocess.run(
         [*RASA, "test", "core", "--model", str(trained_model),
-         "--stories", "tests/test_stories.yml", "--fail-on-prediction-errors",
+         "--stories", "tests/system/test_stories.yml", "--fail-on-prediction-errors",
          "--out", str(tmp_path / "results")],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
