@@ -4,7 +4,7 @@ replicas and two action servers, each with its own port and data directory.
     .venv/bin/python -m cluster.run          # start, print what runs where, Ctrl-C stops it
     .venv/bin/python -m cluster.run stop     # stop a cluster left running by a killed start
 
-`make cluster`, `make cluster-test` (cluster/fault_test.py) and tests/test_cluster.py
+`make cluster`, `make cluster-test` (cluster/fault_test.py) and tests/system/test_cluster.py
 all start and stop it through `Cluster`. PostgreSQL, Redis and HAProxy come from
 Debian packages and are installed with apt-get when missing. Logs go to
 <home>/logs/ (home is .cluster/run for `make cluster`).

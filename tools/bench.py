@@ -29,7 +29,7 @@ import yaml
 
 # Both bots run through tools.rasa_cli (RASA), as make runs the assistant (it keeps jax out).
 from tools.paths import HOLDOUT, RASA, ROOT
-from tools.servers import START_TIMEOUT, environment, free_port, start_actions, start_rasa, stop
+from tools.servers import START_TIMEOUT, environment, free_port, start_actions, start_rasa, stop, wait_until
 from tools.templates import render
 
 REQUEST_TIMEOUT = 60
@@ -145,17 +145,12 @@ def wait_for_answer(url: str, process: subprocess.Popen, log: Path, message: str
     """Seconds from `started` until the server gives a REST answer with text."""
     import requests
 
-    while time.monotonic() - started < START_TIMEOUT:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            reply = requests.post(url, json={"sender": "bench-start", "message": message}, timeout=5)
-            if reply.ok and any(m.get("text") for m in reply.json()):
-                return time.monotonic() - started
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"no answer within {START_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+    def answered() -> bool:
+        reply = requests.post(url, json={"sender": "bench-start", "message": message}, timeout=5)
+        return reply.ok and any(m.get("text") for m in reply.json())
+
+    wait_until(answered, url, process, log, START_TIMEOUT - (time.monotonic() - started), poll=0.1)
+    return time.monotonic() - started
 
 
 @dataclass

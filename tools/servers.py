@@ -7,7 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import requests
 
@@ -51,19 +51,26 @@ def start_rasa(model: Path, endpoints: Path, port: int, log: Path, *extra: str,
                  log, extra_env, cwd)
 
 
-def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
-    """Until GET url answers 2xx; fails with the log's tail if the process exits or time runs out."""
+def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen, log: Path,
+               timeout: float = START_TIMEOUT, poll: float = 0.5) -> None:
+    """Until ready() (a request failing counts as not yet); fails with the log's tail if the
+    process exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early:\n{log.read_text(errors='replace')[-3000:]}")
+            raise RuntimeError(f"{what} exited early:\n{log.read_text(errors='replace')[-3000:]}")
         try:
-            if requests.get(url, timeout=2).ok:
+            if ready():
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:
             pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not come up:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(poll)
+    raise TimeoutError(f"{what} did not come up within {timeout:.0f} s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT) -> None:
+    """Until GET url answers 2xx."""
+    wait_until(lambda: requests.get(url, timeout=2).ok, url, process, log, timeout)
 
 
 def stop(process: Optional[subprocess.Popen]) -> None:
