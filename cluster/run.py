@@ -123,7 +123,6 @@ class Cluster:
             "STATS_PORT": str(p.stats),
             "RASA1_ADDR": f"{HOST}:{p.rasa[0]}", "RASA2_ADDR": f"{HOST}:{p.rasa[1]}",
             "ACTIONS1_ADDR": f"{HOST}:{p.actions[0]}", "ACTIONS2_ADDR": f"{HOST}:{p.actions[1]}",
-            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         }
 
     def describe(self) -> str:

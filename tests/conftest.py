@@ -14,7 +14,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import knowledge
-from tools.paths import HOLDOUT, MODEL, ROOT  # noqa: F401  (the tests import HOLDOUT from here)
+from tools.paths import MODEL, ROOT
 
 SHARED_SOURCES = ROOT.parent / "shared" / "sources"
 

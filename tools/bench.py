@@ -335,7 +335,7 @@ def git_commit() -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=5,
                         help="conversations per concurrent conversation slot and round (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds (default 3)")

@@ -69,7 +69,7 @@ def extract(wheel: Path, out: Path, expected: str = SHA256) -> None:
 
 
 def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.fetch_wordllama", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--wheel", type=Path, help="use this local wheel instead of downloading")
     parser.add_argument("--sha256", default=SHA256, help=argparse.SUPPRESS)  # tests use a wrong one

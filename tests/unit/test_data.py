@@ -1,7 +1,8 @@
 """Training data and held-out data (`rasa data validate` is tests/system/test_data_validate.py)."""
 import re
 
-from tests.conftest import HOLDOUT, nlu_examples, training_files, without_markup
+from tests.conftest import nlu_examples, training_files, without_markup
+from tools.paths import HOLDOUT
 
 MIN_TRAINING = 20
 MIN_HOLDOUT = 5
