@@ -6,8 +6,8 @@ SHELL := /bin/bash
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# Every rasa command goes through scripts/rasa_cli.py (it keeps jax out of the server).
-RASA   := $(PY) scripts/rasa_cli.py
+# Every rasa command goes through tools/rasa_cli.py (it keeps jax out of the server).
+RASA   := $(PY) -m tools.rasa_cli
 MODEL  := models/klonopin-faq.tar.gz
 SPACY  := build/spacy_en
 WORDLLAMA := build/wordllama/SOURCE
@@ -19,7 +19,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint screenshots setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
+.PHONY: help run test test-unit lint screenshots setup model shell actions validate clean lock browser web eval bench retention cluster cluster-stop cluster-test
 
 help:  ## list the targets and what they do (`make` alone runs `run`)
 	@awk 'BEGIN { FS = ":[^#]*## " } /^[a-zA-Z_-]+:[^=]*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -27,15 +27,19 @@ help:  ## list the targets and what they do (`make` alone runs `run`)
 run: $(MODEL)  ## set up, then serve the assistant (REST on :5005, actions on :5055, web chat on :8080)
 	scripts/run.sh
 
-test: $(MODEL)  ## set up, then run every test
+test: $(MODEL)  ## set up, then run every test: tests/unit/ and tests/system/ (about 11 min)
 	scripts/ensure-browser.sh
 	$(PY) -m pytest
+
+# The fast lane: no model, no servers, no browser, so it needs only the set-up.
+test-unit: setup  ## only the unit tests (tests/unit/, seconds; no trained model needed)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 # The browser tests that take the screenshots; `make test` saves them in build/screenshots/.
 SHOT_TESTS := readable_sourced_answer or crisis_card_with_large or crisis_message_shows_988 or no_answer_within_10 or assistant_down_shows
 screenshots: $(MODEL)  ## renew the web chat screenshots in docs/ (the browser tests that take them, about 3 min)
 	scripts/ensure-browser.sh
-	SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/test_browser.py -k "$(SHOT_TESTS)"
+	SCREENSHOTS_DIR=docs $(PY) -m pytest -q -p no:cacheprovider tests/system/test_browser.py -k "$(SHOT_TESTS)"
 
 setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)  ## only the venv, the spaCy pipeline and WordLlama
 
@@ -59,17 +63,17 @@ $(SPACY)/meta.json: spacy_pipeline/config.cfg $(PATTERNS)
 	$(PY) -m spacy assemble spacy_pipeline/config.cfg $(SPACY) --paths.patterns $(PATTERNS)
 
 # WordLlama's embedding table and tokenizer, out of the pinned wheel (sha256 checked).
-$(WORDLLAMA): scripts/fetch_wordllama.py $(VENV)/.installed
-	$(PY) scripts/fetch_wordllama.py $(dir $@)
+$(WORDLLAMA): tools/fetch_wordllama.py $(VENV)/.installed
+	$(PY) -m tools.fetch_wordllama $(dir $@)
 
 $(MODEL): $(TRAINING) $(SPACY)/meta.json $(WORDLLAMA) knowledge/crisis_phrases.yml $(wildcard nlu_components/*.py)
 	$(RASA) train --fixed-model-name klonopin-faq --out models
 
 eval: $(MODEL)  ## NLU evaluation of config.yml against eval/configs/: cross-validation and held-out set (about 70 min) -> docs/eval.md
-	$(PY) scripts/evaluate.py
+	$(PY) -m tools.evaluate
 
 bench: $(MODEL)  ## the assistant and the stock `rasa init` bot side by side over REST (about 10 min) -> docs/bench.md
-	$(PY) scripts/bench.py
+	$(PY) -m tools.bench
 
 cluster: $(MODEL)  ## the cluster profile here: PostgreSQL, Redis, HAProxy (REST on :55005), 2 Rasa replicas, 2 action servers (apt-get installs what is missing; Ctrl-C stops it)
 	$(PY) -m cluster.run

@@ -4,7 +4,7 @@ replicas and two action servers, each with its own port and data directory.
     .venv/bin/python -m cluster.run          # start, print what runs where, Ctrl-C stops it
     .venv/bin/python -m cluster.run stop     # stop a cluster left running by a killed start
 
-`make cluster`, `make cluster-test` (cluster/fault_test.py) and tests/test_cluster.py
+`make cluster`, `make cluster-test` (cluster/fault_test.py) and tests/system/test_cluster.py
 all start and stop it through `Cluster`. PostgreSQL, Redis and HAProxy come from
 Debian packages and are installed with apt-get when missing. Logs go to
 <home>/logs/ (home is .cluster/run for `make cluster`).
@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,14 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Set
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-RASA = [PYTHON, str(ROOT / "scripts" / "rasa_cli.py")]
+from tools.paths import MODEL, ROOT
+from tools.servers import HOST, free_port, start, start_actions, start_rasa, stop
+
 # Message texts, phone numbers and tokens masked in every server's log, as `make run` does.
 LOGGING = ["--logging-config-file", str(ROOT / "ops" / "logging.yml")]  # keeps jax out, as make does
-MODEL = ROOT / "models" / "klonopin-faq.tar.gz"
 ENDPOINTS = ROOT / "cluster" / "endpoints.yml"
-HOST = "127.0.0.1"
 DB_NAME = DB_USER = "rasa"
 # Only read by Rasa's own RedisLockStore (the fault test's --stock-lock-store);
 # cluster/lock_store.py has its own ticket_lifetime in endpoints.yml.
@@ -57,12 +54,6 @@ class Ports:
         """Free ports, so a test cluster never collides with `make cluster`."""
         return cls(free_port(), free_port(), free_port(), [free_port(), free_port()],
                    [free_port(), free_port()], free_port(), free_port())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def postgres_bin() -> Optional[Path]:
@@ -132,7 +123,6 @@ class Cluster:
             "STATS_PORT": str(p.stats),
             "RASA1_ADDR": f"{HOST}:{p.rasa[0]}", "RASA2_ADDR": f"{HOST}:{p.rasa[1]}",
             "ACTIONS1_ADDR": f"{HOST}:{p.actions[0]}", "ACTIONS2_ADDR": f"{HOST}:{p.actions[1]}",
-            "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         }
 
     def describe(self) -> str:
@@ -155,13 +145,12 @@ class Cluster:
             self._start_postgres()
             self._start_redis()
             for i, port in enumerate(self.ports.actions, 1):
-                self._spawn(f"actions{i}", [*RASA, "run", "actions", "--actions", "actions", "--port", str(port),
-                                            *LOGGING])
+                self._add(f"actions{i}", start_actions(port, self._log(f"actions{i}"), *LOGGING,
+                                                        extra_env=self.env()))
             self._spawn("haproxy", ["haproxy", "-db", "-f", str(ROOT / "cluster" / "haproxy.cfg")])
             for i, port in enumerate(self.ports.rasa, 1):
-                self._spawn(f"rasa{i}", [*RASA, "run", "--model", str(self.model), "-i", HOST,
-                                         "--endpoints", str(self.endpoints),
-                                         "--credentials", "credentials.yml", "--port", str(port), *LOGGING])
+                self._add(f"rasa{i}", start_rasa(self.model, self.endpoints, port, self._log(f"rasa{i}"), "-i", HOST,
+                                                 "--credentials", "credentials.yml", *LOGGING, extra_env=self.env()))
             self.wait_healthy()
         except BaseException:
             self.stop()
@@ -232,11 +221,14 @@ class Cluster:
                               "--requirepass", self.secrets["redis"]])
 
     def _spawn(self, name: str, args: List[str]) -> None:
-        env = {**os.environ, **self.env()}
-        self.processes[name] = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-            stdout=(self.logs / f"{name}.log").open("w"), stderr=subprocess.STDOUT,
-            start_new_session=True)  # its own process group: stopped as a whole, never by Ctrl-C twice
+        self._add(name, start(args, self._log(name), self.env()))
+
+    def _log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def _add(self, name: str, process: subprocess.Popen) -> None:
+        """Each runs in its own process group (tools.servers): stopped as a whole, never by Ctrl-C twice."""
+        self.processes[name] = process
         self._write_pids()
 
     def _write_pids(self) -> None:
@@ -284,7 +276,7 @@ class Cluster:
     def stop(self) -> None:
         """Reverse order: the doors first, the stores last (PostgreSQL, with pg_ctl)."""
         for name in reversed(list(self.processes)):
-            stop_process(self.processes[name])
+            stop(self.processes[name])
         self.processes = {}
         self._stop_postgres()
         (self.home / "pids.json").unlink(missing_ok=True)
@@ -307,19 +299,6 @@ class Cluster:
                 return cur.fetchall()
         finally:
             conn.close()
-
-
-def stop_process(process: Optional[subprocess.Popen]) -> None:
-    if process is None or process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-    except ProcessLookupError:
-        pass
 
 
 def stop_leftovers(home: Path) -> bool:

@@ -2,7 +2,7 @@
 
 A message's vector is the mean of its tokens' vectors: no neural network runs,
 so it costs a tokenizer call and a table lookup. The table and tokenizer come
-out of the wordllama wheel (scripts/fetch_wordllama.py); they are read with
+out of the wordllama wheel (python -m tools.fetch_wordllama); they are read with
 safetensors and tokenizers, never through the wordllama package itself.
 """
 from functools import lru_cache
@@ -29,7 +29,7 @@ class WordLlama:
         if missing:
             raise FileNotFoundError(
                 f"WordLlama files {missing} are missing in {directory}; run `make setup` "
-                f"(scripts/fetch_wordllama.py) to fetch them.")
+                f"(python -m tools.fetch_wordllama) to fetch them.")
         # Kept in float16 as shipped (16 MB); rows are converted when looked up.
         self.table = load_file(str(directory / TABLE))["embedding.weight"]
         self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))

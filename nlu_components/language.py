@@ -33,6 +33,8 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 
+from nlu_components.intents import CRISIS_INTENTS
+
 ENGLISH = "en"
 
 
@@ -85,7 +87,7 @@ class LanguageRouter(GraphComponent, IntentClassifier, EntityExtractorMixin):
             "entity": "language",
             "other_language_intent": "other_language",
             # These keep their intent in any language: their replies have Spanish variants.
-            "keep_intents": ["crisis_suicide", "crisis_emergency", "crisis_both"],
+            "keep_intents": list(CRISIS_INTENTS),
         }
 
     def __init__(self, config: Dict[Text, Any]) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the headless browser for tests/test_browser.py is there: Debian's
+# Makes sure the headless browser for tests/system/test_browser.py is there: Debian's
 # chromium at /usr/bin/chromium (Playwright drives it; it never downloads its own).
 # Installs it with apt-get when missing; CI runs this as root.
 set -euo pipefail

@@ -7,7 +7,7 @@
 # exit status 1, before anything starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RASA=(.venv/bin/python scripts/rasa_cli.py)  # rasa, without jax (see that file)
+RASA=(.venv/bin/python -m tools.rasa_cli)  # rasa, without jax (see tools/rasa_cli.py)
 MODEL=models/klonopin-faq.tar.gz
 if [ "${1:-}" = "shell" ]; then
   ACTIONS_PORT=${ACTIONS_PORT:-5056}

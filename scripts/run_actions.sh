@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export SANIC_HOST=${ACTIONS_HOST:-127.0.0.1}
-exec .venv/bin/python scripts/rasa_cli.py run actions --actions actions --port "${ACTIONS_PORT:-5055}" \
+exec .venv/bin/python -m tools.rasa_cli run actions --actions actions --port "${ACTIONS_PORT:-5055}" \
   --logging-config-file ops/logging.yml "$@"

@@ -1,9 +1,13 @@
-"""Shared fixtures: project paths, the knowledge base, trackers, the trained model."""
+"""Shared fixtures: project paths, the knowledge base, trackers, the trained model; the two lanes.
+
+tests/unit/ is fast (no servers, no trained model, no browser): `make test-unit`, `pytest -m unit`.
+tests/system/ starts servers, drives the browser or loads the trained model: `pytest -m system`."""
 import asyncio
 import re
+import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 import yaml
@@ -11,11 +15,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import knowledge
+from tools.paths import MODEL, ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SHARED_SOURCES = ROOT.parent / "shared" / "sources"
-MODEL = ROOT / "models" / "klonopin-faq.tar.gz"
-HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
 
 
 def read_yaml(path: Path) -> Dict[str, Any]:
@@ -99,5 +101,42 @@ def trained_model() -> Path:
     return MODEL
 
 
+LANES = {"unit": "fast: no servers, no trained model, no browser (tests/unit/)",
+         "system": "servers, browser, trained model, rasa CLI runs (tests/system/)"}
+
+
+# A deployer's own number, to check it reaches every channel (tests/unit/test_one_home.py and
+# tests/system/test_web_server.py).
+NEW = {"number": "112", "call": "112"}  # a deployer outside the US: 112 for emergencies
+
+
+@pytest.fixture
+def moved_number(tmp_path: Path, monkeypatch) -> Iterator[Path]:
+    """A copy of knowledge/ whose emergency line is 112, as $KNOWLEDGE_DIR."""
+    directory = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", directory)
+    data = read_yaml(directory / "helplines.yml")
+    next(line for line in data["helplines"] if line["id"] == "emergency_911").update(NEW)
+    (directory / "helplines.yml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("KNOWLEDGE_DIR", str(directory))
+    from channels import door
+    for cache in (knowledge.knowledge_base, door._knowledge):
+        cache.cache_clear()
+    yield directory
+    for cache in (knowledge.knowledge_base, door._knowledge):
+        cache.cache_clear()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cluster: starts the PostgreSQL/Redis/HAProxy cluster (tests/test_cluster.py)")
+    config.addinivalue_line("markers", "cluster: starts the PostgreSQL/Redis/HAProxy cluster (test_cluster.py)")
+    for lane, what in LANES.items():
+        config.addinivalue_line("markers", f"{lane}: {what}")
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    """The lane is the folder: a test in tests/unit/ is marked unit, one in tests/system/ system."""
+    for item in items:
+        lane = item.path.relative_to(ROOT / "tests").parts[0]
+        if lane not in LANES:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/unit/ or tests/system/")
+        item.add_marker(lane)
