@@ -47,6 +47,9 @@ QUESTIONS = [
     "what are the street names", "can it affect memory",
 ]
 REF = re.compile(r"\(ref ([0-9a-f]{6})-([a-z0-9]+)-(\d+)\)")
+# Longest wait for turns still finishing after the load: the reply timeout (8 s), a dead ticket's
+# lifetime (10 s) and the turn itself.
+SETTLE_SECONDS = 30
 RETRYABLE = {502, 503, 504}  # HAProxy's own answers when no server gave one
 
 
@@ -207,6 +210,21 @@ def stored_turns(cluster: Cluster, run: str) -> Tuple[Dict[str, List[Tuple[int, 
     return turns, unanswered
 
 
+def settled_turns(cluster: Cluster, load: Load) -> Tuple[Dict[str, List[Tuple[int, str]]], int, float]:
+    """stored_turns() once every answered turn is stored and has its bot reply, or after SETTLE_SECONDS.
+    A request that waited longer than REPLY_TIMEOUT_SECONDS got the apology while its turn goes on in
+    the background, possibly queued behind a killed replica's lock ticket (ticket_lifetime, 10 s): it
+    is stored a few seconds after the load ends, and is lost only if it never is."""
+    answered = {r.token for r in load.results if r.answered}
+    started = time.monotonic()
+    while True:
+        time.sleep(1)
+        turns, unreplied = stored_turns(cluster, load.run)
+        waited = time.monotonic() - started
+        if (answered <= set(turns) and not unreplied) or waited > SETTLE_SECONDS:
+            return turns, unreplied, waited
+
+
 def audit(load: Load, turns: Dict[str, List[Tuple[int, str]]]) -> Dict:
     """Compare what was sent and answered with what PostgreSQL holds."""
     sent = {r.token: r for r in load.results}
@@ -268,8 +286,7 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
         load_start = time.monotonic()
         kills = faulted_load(cluster, load, senders, messages, parallel)
         load_seconds = time.monotonic() - load_start
-        time.sleep(1)
-        turns, unreplied = stored_turns(cluster, load.run)
+        turns, unreplied, settle_seconds = settled_turns(cluster, load)
         lb_counters = haproxy_counters(cluster)
     finally:
         cluster.stop()
@@ -281,6 +298,7 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
                          "lock_store": ("rasa RedisLockStore" if stock_lock_store
                                         else "cluster.lock_store.RedisTicketLockStore")},
                         {"startup_s": round(startup, 1), "faulted_load_s": round(load_seconds, 1),
+                         "settle_s": round(settle_seconds, 1),
                          "total_s": round(time.monotonic() - started, 1)})
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
