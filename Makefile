@@ -45,8 +45,9 @@ setup: $(VENV)/.installed $(SPACY)/meta.json $(WORDLLAMA)  ## only the venv, the
 
 model: $(MODEL)  ## only (re)train the model when its inputs changed
 
-lint: $(VENV)/.installed  ## ruff and mypy over the code, as configured in pyproject.toml (seconds)
+lint: $(VENV)/.installed  ## ruff (lint and format check) and mypy over the code, as configured in pyproject.toml (seconds)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt scripts/find-python.sh

@@ -1,4 +1,5 @@
 """Sourced answers and the "where is that from?" follow-up."""
+
 import re
 from typing import Any, Dict, List, Optional, Text, Tuple
 
@@ -63,9 +64,7 @@ class ActionAnswer(Action):
     def name(self) -> Text:
         return "action_answer"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         kb = knowledge_base()
         intent = (tracker.latest_message.get("intent") or {}).get("name") or ""
         if intent in kb.crisis_intents:
@@ -90,9 +89,7 @@ class ActionCiteSources(Action):
     def name(self) -> Text:
         return "action_cite_sources"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         kb = knowledge_base()
         key = tracker.get_slot("last_answer")
         language = tracker.get_slot("language")

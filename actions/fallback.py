@@ -1,4 +1,5 @@
 """Low-confidence messages: offer the likeliest topics as "did you mean" buttons."""
+
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -15,9 +16,7 @@ class ActionSuggestTopics(Action):
     def name(self) -> Text:
         return "action_suggest_topics"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         kb = knowledge_base()
         language = tracker.get_slot("language")
         capabilities = {"title": kb.say("capabilities_button", language), "payload": "/ask_capabilities"}

@@ -1,4 +1,5 @@
 """Lists the helplines from knowledge/helplines.yml for "I need to talk to someone"."""
+
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
@@ -13,8 +14,6 @@ class ActionListHelplines(Action):
     def name(self) -> Text:
         return "action_list_helplines"
 
-    def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         dispatcher.utter_message(text=knowledge_base().render_helplines(tracker.get_slot("language")))
         return []

@@ -3,6 +3,7 @@
 Kept free of rasa-sdk so the same loader serves actions, channels, the web server (web/server.py),
 tools and tests. Every sentence a person reads comes from these files; the code only joins them.
 """
+
 import os
 import re
 from dataclasses import dataclass, field
@@ -126,7 +127,7 @@ class KnowledgeBase:
     @property
     def crisis_intents(self) -> List[str]:
         """crisis_suicide for utter_crisis_suicide: each crisis reply is named after its intent."""
-        return [response[len("utter_"):] for response in self.crisis_lines]
+        return [response[len("utter_") :] for response in self.crisis_lines]
 
     def answer_for(self, intent: str, substances: Sequence[str] = ()) -> str:
         """The answer key for an intent; mixing questions depend on the substance.
@@ -171,8 +172,10 @@ class KnowledgeBase:
         notes = [self.references[r] for r in answer.safety_refs]
         if not notes:
             return ""
-        cited = "; ".join(self.say("safety_note_item", language, cite_as=r.cite_as,
-                                   title=self.quoted(r.title, language), date=r.date) for r in notes)
+        cited = "; ".join(
+            self.say("safety_note_item", language, cite_as=r.cite_as, title=self.quoted(r.title, language), date=r.date)
+            for r in notes
+        )
         label = self.say("safety_labels" if len(notes) > 1 else "safety_label", language)
         return self.say("safety_citation", language, label=label, notes=cited)
 
@@ -198,12 +201,20 @@ class KnowledgeBase:
         for source_id in self.answers[key].sources:
             source = self.sources[source_id]
             publisher = source.publisher or self.say("publisher_unknown", language)
-            rows.append(self.say("source_item", language, title=self.quoted(source.title, language),
-                                 publisher=publisher))
+            rows.append(
+                self.say("source_item", language, title=self.quoted(source.title, language), publisher=publisher)
+            )
         for ref_id in self.answers[key].safety_refs:
             ref = self.references[ref_id]
-            rows.append(self.say("safety_source_item", language, title=self.quoted(ref.title, language),
-                                 publisher=ref.publisher, date=ref.date))
+            rows.append(
+                self.say(
+                    "safety_source_item",
+                    language,
+                    title=self.quoted(ref.title, language),
+                    publisher=ref.publisher,
+                    date=ref.date,
+                )
+            )
         intro = self.say("sources_intro", language, label=self.answers[key].label.lower())
         return "\n".join([intro, *rows])
 
@@ -214,9 +225,17 @@ class KnowledgeBase:
 
     def render_helplines(self, language: Optional[str] = None) -> str:
         """Every helpline, with what it is for, for "I need to talk to someone"."""
-        rows = [self.say("helpline_item", language, name=line.name, number=line.number, about=line.about,
-                         how=self.say("helpline_call_or_text", language) if line.text else "")
-                for line in self.helplines.values()]
+        rows = [
+            self.say(
+                "helpline_item",
+                language,
+                name=line.name,
+                number=line.number,
+                about=line.about,
+                how=self.say("helpline_call_or_text", language) if line.text else "",
+            )
+            for line in self.helplines.values()
+        ]
         return "\n".join([self.say("helplines_intro", language), *rows])
 
 

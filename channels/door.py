@@ -14,6 +14,7 @@ Settings (environment variables, read when the channel is created):
 The sentences a person reads are in knowledge/helplines.yml (`channel_replies`) and
 knowledge/messages.yml.
 """
+
 import asyncio
 import ipaddress
 import logging
@@ -50,9 +51,11 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> "Limits":
-        return cls(int(os.environ.get("MAX_MESSAGE_CHARS") or cls.max_message_chars),
-                   int(os.environ.get("MAX_REQUEST_BYTES") or cls.max_request_bytes),
-                   float(os.environ.get("REPLY_TIMEOUT_SECONDS") or cls.reply_timeout))
+        return cls(
+            int(os.environ.get("MAX_MESSAGE_CHARS") or cls.max_message_chars),
+            int(os.environ.get("MAX_REQUEST_BYTES") or cls.max_request_bytes),
+            float(os.environ.get("REPLY_TIMEOUT_SECONDS") or cls.reply_timeout),
+        )
 
     def blueprint(self, name: Text) -> Blueprint:
         """A channel's blueprint with what every channel here has: the request-size limit and
@@ -70,6 +73,7 @@ class Limits:
         """Sanic refuses bigger bodies with 413 before reading them; each connection reads the
         setting when it opens, so setting it before the server starts covers every request.
         Sanic's own errors (413, 404) become JSON too, like the channels' errors."""
+
         @blueprint.listener("before_server_start")
         async def limit(app: Sanic, _: Any) -> None:
             app.config.REQUEST_MAX_SIZE = min(app.config.REQUEST_MAX_SIZE, self.max_request_bytes)
@@ -99,8 +103,7 @@ PHONE_ACTION = re.compile(r"\s*(tel|sms):", re.IGNORECASE)
 
 def options(buttons: List[Dict[Text, Any]]) -> List[Dict[Text, Any]]:
     """The buttons a person can pick: those with a title to show, except phone actions."""
-    return [b for b in buttons if b.get("title") and b.get("payload")
-            and not PHONE_ACTION.match(str(b["payload"]))]
+    return [b for b in buttons if b.get("title") and b.get("payload") and not PHONE_ACTION.match(str(b["payload"]))]
 
 
 def offered_options(tracker: Optional[DialogueStateTracker], domain: Optional[Domain]) -> List[Dict[Text, Any]]:
@@ -114,8 +117,11 @@ def offered_options(tracker: Optional[DialogueStateTracker], domain: Optional[Do
         if isinstance(event, UserUttered):
             break
         if isinstance(event, BotUttered) and options(event.data.get("buttons") or []):
-            expired = session and session.are_sessions_enabled() and \
-                time.time() - event.timestamp > session.session_expiration_time * 60
+            expired = (
+                session
+                and session.are_sessions_enabled()
+                and time.time() - event.timestamp > session.session_expiration_time * 60
+            )
             return [] if expired else options(event.data["buttons"])
     return []
 
@@ -123,8 +129,13 @@ def offered_options(tracker: Optional[DialogueStateTracker], domain: Optional[Do
 def offered_payloads(tracker: Optional[DialogueStateTracker]) -> List[Text]:
     """Every button payload the assistant offered in the conversation's stored session: the web
     chat keeps earlier replies' buttons clickable."""
-    return [str(b.get("payload")) for e in (tracker.events if tracker else []) if isinstance(e, BotUttered)
-            for b in e.data.get("buttons") or [] if b.get("payload")]
+    return [
+        str(b.get("payload"))
+        for e in (tracker.events if tracker else [])
+        if isinstance(e, BotUttered)
+        for b in e.data.get("buttons") or []
+        if b.get("payload")
+    ]
 
 
 def typed_payloads_as_text(message: UserMessage, offered: List[Text]) -> None:
@@ -150,8 +161,9 @@ def _log_late_failure(task: "asyncio.Future[Any]") -> None:
         logger.error("A turn that outlived its reply timeout failed: %s", type(task.exception()).__name__)
 
 
-async def answer(agent: Agent, message: UserMessage, prepare: Prepare,
-                 limits: Limits) -> Optional[List[Dict[Text, Any]]]:
+async def answer(
+    agent: Agent, message: UserMessage, prepare: Prepare, limits: Limits
+) -> Optional[List[Dict[Text, Any]]]:
     """The bot messages for `message`; None when `prepare` skipped it (a replay).
 
     Never empty: when the assistant gave no reply (the action server down or failing,
@@ -159,8 +171,12 @@ async def answer(agent: Agent, message: UserMessage, prepare: Prepare,
     helplines. Failures of the assistant itself (lock store, processing) are raised.
     """
     if len(message.text or "") > limits.max_message_chars:
-        logger.info("Conversation %s: message of %d characters refused (limit %d).",
-                    message.sender_id, len(message.text), limits.max_message_chars)
+        logger.info(
+            "Conversation %s: message of %d characters refused (limit %d).",
+            message.sender_id,
+            len(message.text),
+            limits.max_message_chars,
+        )
         return [reply("message_too_long", limit=limits.max_message_chars)]
     if not agent.is_ready():
         raise RuntimeError("No model loaded.")
@@ -170,12 +186,17 @@ async def answer(agent: Agent, message: UserMessage, prepare: Prepare,
         messages = await asyncio.wait_for(asyncio.shield(turn), limits.reply_timeout)
     except asyncio.TimeoutError:
         turn.add_done_callback(_log_late_failure)
-        logger.error("Conversation %s: no reply within %s s (action server slow?); sent the apology.",
-                     message.sender_id, limits.reply_timeout)
+        logger.error(
+            "Conversation %s: no reply within %s s (action server slow?); sent the apology.",
+            message.sender_id,
+            limits.reply_timeout,
+        )
         return [reply("no_reply")]
     if messages == []:
-        logger.error("Conversation %s: the assistant gave no reply (a failed action; see the error "
-                     "above); sent the apology.", message.sender_id)
+        logger.error(
+            "Conversation %s: the assistant gave no reply (a failed action; see the error above); sent the apology.",
+            message.sender_id,
+        )
         return [reply("no_reply")]
     return messages
 
@@ -217,7 +238,7 @@ def stored_reply(tracker: Optional[DialogueStateTracker], message_id: Text) -> L
     if start is None:
         return []
     messages = []
-    for event in events[start + 1:]:
+    for event in events[start + 1 :]:
         if isinstance(event, UserUttered):
             break
         if isinstance(event, BotUttered):

@@ -15,6 +15,7 @@ JSON list of bot messages, as Rasa's own REST channel, with these differences:
 - No streaming (?stream=true is ignored).
 Register in credentials.yml as `channels.rest.RestChannel:`.
 """
+
 import json
 import logging
 import uuid
@@ -72,11 +73,13 @@ def parse(body: bytes) -> Union[Tuple[Text, Text], Text]:
 def prepare() -> Callable[[Optional[DialogueStateTracker], UserMessage], Optional[UserMessage]]:
     """Under the conversation lock: a retried request already stored is skipped; a typed payload
     is text unless the bot offered it as a button."""
+
     def run(tracker: Optional[DialogueStateTracker], message: UserMessage) -> Optional[UserMessage]:
         if message.message_id and replayed(tracker, message.message_id):
             return None
         typed_payloads_as_text(message, offered_payloads(tracker))
         return message
+
     return run
 
 
@@ -87,15 +90,18 @@ async def respond(agent: Agent, body: bytes, limits: Limits, request_id: Optiona
     if isinstance(parsed, str):
         return 400, {"error": parsed}
     sender, text = parsed
-    message = UserMessage(text, CollectingOutputChannel(), NAMESPACE + sender, input_channel=RestChannel.name(),
-                          message_id=request_id)
+    message = UserMessage(
+        text, CollectingOutputChannel(), NAMESPACE + sender, input_channel=RestChannel.name(), message_id=request_id
+    )
     try:
         messages = await answer(agent, message, prepare(), limits)
         if messages is None and request_id:
-            logger.info("REST channel: a retried request in %s was already answered; sent the stored answer.",
-                        message.sender_id)
-            messages = stored_reply(await agent.tracker_store.retrieve(message.sender_id), request_id) \
-                or [reply("no_reply")]
+            logger.info(
+                "REST channel: a retried request in %s was already answered; sent the stored answer.", message.sender_id
+            )
+            messages = stored_reply(await agent.tracker_store.retrieve(message.sender_id), request_id) or [
+                reply("no_reply")
+            ]
     except Exception as error:
         # The type only: the exception's text may quote the message.
         logger.error("REST channel: the assistant failed in %s: %s", message.sender_id, type(error).__name__)

@@ -5,6 +5,7 @@ the only secret is the auth token, which proves that a request came from Twilio.
 Register in credentials.yml as `channels.twilio_sms.TwilioSmsInput:`; Twilio
 then posts to /webhooks/twilio_sms/webhook.
 """
+
 import hashlib
 import hmac
 import logging
@@ -42,8 +43,9 @@ SMS_LIMIT = 320
 # For whoever calls the webhook without Twilio's signature: not a person texting.
 BAD_SIGNATURE = "Invalid or missing X-Twilio-Signature."
 # Curly quotes and long dashes force UCS-2, which cuts the characters per SMS segment from 153 to 67.
-GSM_FRIENDLY = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
-                              "\u2013": "-", "\u2014": "-", "\u2026": "..."})
+GSM_FRIENDLY = str.maketrans(
+    {"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'", "\u2013": "-", "\u2014": "-", "\u2026": "..."}
+)
 # A button payload or intent command ("/ask_quitting"); "24/7" is left alone.
 PAYLOAD = re.compile(r"(?<!\S)/\w+(\{[^}]*\})?")
 NUMBER_CHOICE = re.compile(r"\s*(\d{1,2})\s*[.)]?\s*")
@@ -84,8 +86,9 @@ def numbered(buttons: List[Dict[Text, Any]]) -> str:
     picks = options(buttons)
     if not picks:
         return ""
-    line = say("sms_options", options=", ".join(say("sms_option", number=i, title=b["title"])
-                                                 for i, b in enumerate(picks, 1)))
+    line = say(
+        "sms_options", options=", ".join(say("sms_option", number=i, title=b["title"]) for i, b in enumerate(picks, 1))
+    )
     return line if line[-1] in ".?!" else line + "."
 
 
@@ -143,8 +146,13 @@ class TwilioSmsInput(InputChannel):
         credentials = credentials or {}
         return cls(credentials.get("auth_token"), credentials.get("public_url"), trusted_proxies(credentials))
 
-    def __init__(self, auth_token: Optional[Text] = None, public_url: Optional[Text] = None,
-                 trusted_proxies: Optional[List[Network]] = None, limits: Optional[Limits] = None) -> None:
+    def __init__(
+        self,
+        auth_token: Optional[Text] = None,
+        public_url: Optional[Text] = None,
+        trusted_proxies: Optional[List[Network]] = None,
+        limits: Optional[Limits] = None,
+    ) -> None:
         """Without a token every request is refused, rather than the server failing to start."""
         token = auth_token or os.environ.get("TWILIO_AUTH_TOKEN")
         self.validator = RequestValidator(token) if token else None
@@ -153,11 +161,15 @@ class TwilioSmsInput(InputChannel):
         self.trusted_proxies = trusted_proxies or []
         self.limits = limits or Limits.from_env()
         if not token:
-            logger.warning("SMS channel: no auth_token in credentials.yml and no TWILIO_AUTH_TOKEN; "
-                           "every request to /webhooks/twilio_sms/webhook will get 403.")
+            logger.warning(
+                "SMS channel: no auth_token in credentials.yml and no TWILIO_AUTH_TOKEN; "
+                "every request to /webhooks/twilio_sms/webhook will get 403."
+            )
         elif not os.environ.get("SMS_SENDER_KEY"):
-            logger.warning("SMS channel: no SMS_SENDER_KEY; conversation ids are keyed with a key derived "
-                           "from the Twilio auth token, so rotating the token starts every conversation afresh.")
+            logger.warning(
+                "SMS channel: no SMS_SENDER_KEY; conversation ids are keyed with a key derived "
+                "from the Twilio auth token, so rotating the token starts every conversation afresh."
+            )
 
     def from_proxy(self, request: Request) -> bool:
         return from_proxy(request, self.trusted_proxies)
@@ -176,13 +188,15 @@ class TwilioSmsInput(InputChannel):
     def is_from_twilio(self, request: Request) -> bool:
         """Twilio's own validator; anyone who knows the URL could otherwise post as any number."""
         signature = request.headers.get("X-Twilio-Signature")
-        return bool(self.validator and signature
-                    and self.validator.validate(self.signed_url(request), request.form, signature))
+        return bool(
+            self.validator and signature and self.validator.validate(self.signed_url(request), request.form, signature)
+        )
 
     @staticmethod
     def prepare(agent: Agent, message_id: Optional[Text]) -> Callable[..., Optional[UserMessage]]:
         """Under the conversation lock: a replay is skipped; a number picks an option the assistant
         offered; anything else typed is text (payloads are never shown by SMS, so never typed)."""
+
         def run(tracker: Optional[DialogueStateTracker], message: UserMessage) -> Optional[UserMessage]:
             if message_id and replayed(tracker, message_id):
                 return None
@@ -193,6 +207,7 @@ class TwilioSmsInput(InputChannel):
             else:
                 typed_payloads_as_text(message, [])
             return message
+
         return run
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -210,15 +225,22 @@ class TwilioSmsInput(InputChannel):
                 return twiml([reply("empty_sms")["text"]])
             sid = request.form.get("MessageSid") or None
             # No metadata: nothing from the request but the text is stored.
-            message = UserMessage(text, CollectingOutputChannel(), conversation_id(self.key, phone),
-                                  input_channel=self.name(), message_id=sid)
+            message = UserMessage(
+                text,
+                CollectingOutputChannel(),
+                conversation_id(self.key, phone),
+                input_channel=self.name(),
+                message_id=sid,
+            )
             try:
-                messages = await answer(request.app.ctx.agent, message, self.prepare(request.app.ctx.agent, sid),
-                                        self.limits)
+                messages = await answer(
+                    request.app.ctx.agent, message, self.prepare(request.app.ctx.agent, sid), self.limits
+                )
             except Exception as error:
                 # A 5xx would leave the person with nothing: Twilio does not send a failed webhook's reply.
-                logger.error("SMS channel: the assistant failed on a message in %s: %s",
-                             message.sender_id, type(error).__name__)
+                logger.error(
+                    "SMS channel: the assistant failed on a message in %s: %s", message.sender_id, type(error).__name__
+                )
                 return twiml([reply("no_reply")["text"]])
             if messages is None:
                 logger.info("SMS channel: MessageSid already answered (a replay or Twilio retry); empty reply.")

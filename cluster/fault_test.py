@@ -14,6 +14,7 @@ split over two ids, any request left without an answer, or any action call that
 failed (Rasa then answers without the action's messages). The reference in the
 text can change which answer NLU picks; the test judges delivery, not content.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,11 +41,21 @@ from cluster.run import ENDPOINTS, ROOT, Cluster, Ports, stop_leftovers
 
 # Everyday questions that run the action server (sourced answers), one after another.
 QUESTIONS = [
-    "what is klonopin", "what are the side effects", "can i drink on klonopin",
-    "how long does it stay in your system", "is klonopin addictive", "what does withdrawal feel like",
-    "how do i quit safely", "what does the pill look like", "what is it prescribed for",
-    "how fast does it work", "what is the half life", "is it like xanax", "where is that from?",
-    "what are the street names", "can it affect memory",
+    "what is klonopin",
+    "what are the side effects",
+    "can i drink on klonopin",
+    "how long does it stay in your system",
+    "is klonopin addictive",
+    "what does withdrawal feel like",
+    "how do i quit safely",
+    "what does the pill look like",
+    "what is it prescribed for",
+    "how fast does it work",
+    "what is the half life",
+    "is it like xanax",
+    "where is that from?",
+    "what are the street names",
+    "can it affect memory",
 ]
 REF = re.compile(r"\(ref ([0-9a-f]{6})-([a-z0-9]+)-(\d+)\)")
 # Longest wait for turns still finishing after the load: the reply timeout (8 s), a dead ticket's
@@ -82,6 +93,7 @@ class Result:
 @dataclass
 class Load:
     """One run's requests, and a counter the fault schedule watches."""
+
     run: str
     results: List[Result] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -141,8 +153,10 @@ def calm_latency(cluster: Cluster, load: Load, senders: int, messages: int, roun
     out = {}
     for target in ("direct", "lb"):
         done = [x for x in load.results if x.target == target]
-        out[target] = {**percentiles([x.latency_ms for x in done if x.answered]),
-                       "msg_per_s": round(len(done) / spans[target], 1)}
+        out[target] = {
+            **percentiles([x.latency_ms for x in done if x.answered]),
+            "msg_per_s": round(len(done) / spans[target], 1),
+        }
     return out
 
 
@@ -256,8 +270,11 @@ def audit(load: Load, turns: Dict[str, List[Tuple[int, str]]]) -> Dict:
 def haproxy_counters(cluster: Cluster) -> Dict[str, Dict[str, str]]:
     """Retries and redispatches HAProxy made, and each server's state at the end."""
     keep = ("status", "wretr", "wredis", "eresp", "econ", "hrsp_5xx", "stot")
-    return {f"{r['# pxname']}/{r['svname']}": {k: r.get(k, "") for k in keep}
-            for r in cluster.lb_stats() if r["# pxname"] in ("rasa", "actions")}
+    return {
+        f"{r['# pxname']}/{r['svname']}": {k: r.get(k, "") for k in keep}
+        for r in cluster.lb_stats()
+        if r["# pxname"] in ("rasa", "actions")
+    }
 
 
 def stock_endpoints(home: Path) -> Path:
@@ -268,9 +285,16 @@ def stock_endpoints(home: Path) -> Path:
     return path
 
 
-def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: int = 4,
-        calm_messages: int = 8, home: Optional[Path] = None, out: Optional[Path] = None,
-        stock_lock_store: bool = False) -> Dict:
+def run(
+    senders: int = 20,
+    messages: int = 15,
+    parallel: int = 8,
+    calm_senders: int = 4,
+    calm_messages: int = 8,
+    home: Optional[Path] = None,
+    out: Optional[Path] = None,
+    stock_lock_store: bool = False,
+) -> Dict:
     home = home or ROOT / ".cluster" / "fault-test"
     stop_leftovers(home)
     shutil.rmtree(home, ignore_errors=True)  # a fresh database: only this run's turns
@@ -293,29 +317,57 @@ def run(senders: int = 20, messages: int = 15, parallel: int = 8, calm_senders: 
     logs = [log.read_text(errors="replace") for log in cluster.logs.glob("rasa*.log")]
     replays = sum(log.count("was already answered; sent the stored answer") for log in logs)
     failed_actions = sum(log.count("Encountered an exception while running action") for log in logs)
-    summary = summarise(load, cluster, calm, kills, turns, unreplied, replays, failed_actions, lb_counters,
-                        {"senders": senders, "messages_each": messages, "parallel_bursts": [parallel, parallel],
-                         "lock_store": ("rasa RedisLockStore" if stock_lock_store
-                                        else "cluster.lock_store.RedisTicketLockStore")},
-                        {"startup_s": round(startup, 1), "faulted_load_s": round(load_seconds, 1),
-                         "settle_s": round(settle_seconds, 1),
-                         "total_s": round(time.monotonic() - started, 1)})
+    summary = summarise(
+        load,
+        cluster,
+        calm,
+        kills,
+        turns,
+        unreplied,
+        replays,
+        failed_actions,
+        lb_counters,
+        {
+            "senders": senders,
+            "messages_each": messages,
+            "parallel_bursts": [parallel, parallel],
+            "lock_store": ("rasa RedisLockStore" if stock_lock_store else "cluster.lock_store.RedisTicketLockStore"),
+        },
+        {
+            "startup_s": round(startup, 1),
+            "faulted_load_s": round(load_seconds, 1),
+            "settle_s": round(settle_seconds, 1),
+            "total_s": round(time.monotonic() - started, 1),
+        },
+    )
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def summarise(load: Load, cluster: Cluster, calm: Dict, kills: List[Dict], turns: Dict, unreplied: int,
-              replays: int, failed_actions: int, lb_counters: Dict, shape: Dict, times: Dict) -> Dict:
+def summarise(
+    load: Load,
+    cluster: Cluster,
+    calm: Dict,
+    kills: List[Dict],
+    turns: Dict,
+    unreplied: int,
+    replays: int,
+    failed_actions: int,
+    lb_counters: Dict,
+    shape: Dict,
+    times: Dict,
+) -> Dict:
     faulted = [r for r in load.results if r.target == "lb" and not r.sender.startswith("calm")]
     unanswered = [r for r in load.results if not r.answered]
     checks = audit(load, turns)
     checks["stored_turns_without_bot_reply"] = unreplied
     checks["failed_action_calls"] = failed_actions  # Rasa's log: the turn lost its action's messages
     checks["retried_turns_not_stored_twice"] = replays  # channels/rest.py's log lines
-    failures = [k for k in ("lost", "duplicated", "reordered", "split_conversations", "failed_action_calls")
-                if checks[k]]
+    failures = [
+        k for k in ("lost", "duplicated", "reordered", "split_conversations", "failed_action_calls") if checks[k]
+    ]
     if unanswered:
         failures.append("unanswered")
     return {
@@ -328,14 +380,28 @@ def summarise(load: Load, cluster: Cluster, calm: Dict, kills: List[Dict], turns
         "answered": len(load.results) - len(unanswered),
         "unanswered": len(unanswered),
         "unanswered_retryable": sum(1 for r in unanswered if r.retryable),
-        "unanswered_by_cause": dict(Counter(str(r.status or r.error.split(":")[0]) if r.status != 200
-                                            else "200 without text" for r in unanswered)),
-        "unanswered_requests": [{"ref": r.token, "status": r.status, "error": r.error,
-                                 "ms": round(r.latency_ms), "stored": r.token in turns} for r in unanswered],
+        "unanswered_by_cause": dict(
+            Counter(
+                str(r.status or r.error.split(":")[0]) if r.status != 200 else "200 without text" for r in unanswered
+            )
+        ),
+        "unanswered_requests": [
+            {
+                "ref": r.token,
+                "status": r.status,
+                "error": r.error,
+                "ms": round(r.latency_ms),
+                "stored": r.token in turns,
+            }
+            for r in unanswered
+        ],
         "duplicated_refs": {t: [event_id for event_id, _ in v] for t, v in turns.items() if len(v) > 1},
         **checks,
-        "latency": {"faulted_load_through_lb": percentiles([r.latency_ms for r in faulted if r.answered]),
-                    "calm_direct_one_replica": calm["direct"], "calm_through_lb": calm["lb"]},
+        "latency": {
+            "faulted_load_through_lb": percentiles([r.latency_ms for r in faulted if r.answered]),
+            "calm_direct_one_replica": calm["direct"],
+            "calm_through_lb": calm["lb"],
+        },
         "haproxy": lb_counters,
         "times": times,
         "failures": failures,
@@ -349,28 +415,47 @@ def print_summary(s: Dict) -> None:
     lb_rasa, lb_actions = s["haproxy"].get("rasa/BACKEND", {}), s["haproxy"].get("actions/BACKEND", {})
     times = s["times"]
     rows = [
-        ("messages sent", s["messages_sent"]), ("answered", s["answered"]),
-        ("unanswered (retryable by the LB)",
-         f"{s['unanswered']} ({s['unanswered_retryable']}) {s['unanswered_by_cause'] or ''}"),
-        ("replicas", f"{s['replicas']['rasa']} Rasa, {s['replicas']['action_servers']} action servers; "
-                     f"lock store {s['shape']['lock_store']}"),
-        ("kills", "; ".join(f"{k['target']} {k['signal']} after {k['after_messages']} of {k['of']} messages"
-                            for k in s["kills"])),
-        ("stored user turns", s["stored_user_turns"]), ("lost", s["lost"]), ("duplicated", s["duplicated"]),
-        ("reordered", s["reordered"]), ("split conversations", s["split_conversations"]),
+        ("messages sent", s["messages_sent"]),
+        ("answered", s["answered"]),
+        (
+            "unanswered (retryable by the LB)",
+            f"{s['unanswered']} ({s['unanswered_retryable']}) {s['unanswered_by_cause'] or ''}",
+        ),
+        (
+            "replicas",
+            f"{s['replicas']['rasa']} Rasa, {s['replicas']['action_servers']} action servers; "
+            f"lock store {s['shape']['lock_store']}",
+        ),
+        (
+            "kills",
+            "; ".join(
+                f"{k['target']} {k['signal']} after {k['after_messages']} of {k['of']} messages" for k in s["kills"]
+            ),
+        ),
+        ("stored user turns", s["stored_user_turns"]),
+        ("lost", s["lost"]),
+        ("duplicated", s["duplicated"]),
+        ("reordered", s["reordered"]),
+        ("split conversations", s["split_conversations"]),
         ("unanswered but stored", s["unanswered_but_stored"]),
         ("stored turns without a bot reply", s["stored_turns_without_bot_reply"]),
         ("failed action calls (Rasa's log)", s["failed_action_calls"]),
         ("p50 / p95 under faults, through LB (ms)", f"{faulted.get('p50_ms')} / {faulted.get('p95_ms')}"),
-        ("calm p50 / p95, one replica direct (ms)",
-         f"{direct.get('p50_ms')} / {direct.get('p95_ms')}, {direct['msg_per_s']} msg/s"),
-        ("calm p50 / p95, through LB (ms)",
-         f"{via_lb.get('p50_ms')} / {via_lb.get('p95_ms')}, {via_lb['msg_per_s']} msg/s"),
+        (
+            "calm p50 / p95, one replica direct (ms)",
+            f"{direct.get('p50_ms')} / {direct.get('p95_ms')}, {direct['msg_per_s']} msg/s",
+        ),
+        (
+            "calm p50 / p95, through LB (ms)",
+            f"{via_lb.get('p50_ms')} / {via_lb.get('p95_ms')}, {via_lb['msg_per_s']} msg/s",
+        ),
         ("retried turns recognised, not stored twice", s["retried_turns_not_stored_twice"]),
         ("HAProxy retries / redispatches (rasa)", f"{lb_rasa.get('wretr')} / {lb_rasa.get('wredis')}"),
         ("HAProxy retries / redispatches (actions)", f"{lb_actions.get('wretr')} / {lb_actions.get('wredis')}"),
-        ("time: start-up / faulted load / total (s)",
-         f"{times['startup_s']} / {times['faulted_load_s']} / {times['total_s']}"),
+        (
+            "time: start-up / faulted load / total (s)",
+            f"{times['startup_s']} / {times['faulted_load_s']} / {times['total_s']}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
@@ -384,8 +469,11 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--messages", type=int, default=15)
     parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "cluster.json")
-    parser.add_argument("--stock-lock-store", action="store_true",
-                        help="Rasa's own `type: redis` lock store instead of cluster/lock_store.py")
+    parser.add_argument(
+        "--stock-lock-store",
+        action="store_true",
+        help="Rasa's own `type: redis` lock store instead of cluster/lock_store.py",
+    )
     args = parser.parse_args(argv)
     summary = run(args.senders, args.messages, args.parallel, out=args.out, stock_lock_store=args.stock_lock_store)
     print_summary(summary)

@@ -19,6 +19,7 @@ turn takes. Rasa loads it from endpoints.yml:
       url: ..., port: ..., password: ..., db: ..., key_prefix: ...
       ticket_lifetime: 10     # seconds until a dead replica's ticket is dropped
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -61,6 +62,7 @@ while true do
 end
 """
 
+
 class RedisTicketLockStore(RedisLockStore):
     def __init__(self, endpoint_config: EndpointConfig) -> None:
         kwargs: Dict[str, Any] = dict(endpoint_config.kwargs)
@@ -72,12 +74,12 @@ class RedisTicketLockStore(RedisLockStore):
 
     def _keys(self, conversation_id: Text) -> Dict[str, str]:
         base = f"{self.key_prefix}{conversation_id}"
-        return {"counter": f"{base}:next", "queue": f"{base}:queue", "alive": f"{base}:alive:",
-                "dead": f"{base}:dead"}
+        return {"counter": f"{base}:next", "queue": f"{base}:queue", "alive": f"{base}:alive:", "dead": f"{base}:dead"}
 
     @asynccontextmanager
-    async def lock(self, conversation_id: Text, lock_lifetime: float = 0,
-                   wait_time_in_seconds: float = 0) -> AsyncIterator[TicketLock]:
+    async def lock(
+        self, conversation_id: Text, lock_lifetime: float = 0, wait_time_in_seconds: float = 0
+    ) -> AsyncIterator[TicketLock]:
         """Wait for this conversation's turn, hold it for the block, then pass it on.
 
         Rasa's lifetime and wait arguments are ignored: the heartbeat replaces the
@@ -96,8 +98,9 @@ class RedisTicketLockStore(RedisLockStore):
             self._release(keys, ticket[0])
 
     def _issue(self, keys: Dict[str, str]) -> int:
-        return int(self._enqueue(keys=[keys["counter"], keys["queue"]],
-                                 args=[keys["alive"], int(self.ticket_lifetime * 1000)]))
+        return int(
+            self._enqueue(keys=[keys["counter"], keys["queue"]], args=[keys["alive"], int(self.ticket_lifetime * 1000)])
+        )
 
     async def _wait_for_turn(self, keys: Dict[str, str], ticket: List[int]) -> None:
         while True:

@@ -9,6 +9,7 @@ all start and stop it through `Cluster`. PostgreSQL, Redis and HAProxy come from
 Debian packages and are installed with apt-get when missing. Logs go to
 <home>/logs/ (home is .cluster/run for `make cluster`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -52,8 +53,15 @@ class Ports:
     @classmethod
     def free(cls) -> Ports:
         """Free ports, so a test cluster never collides with `make cluster`."""
-        return cls(free_port(), free_port(), free_port(), [free_port(), free_port()],
-                   [free_port(), free_port()], free_port(), free_port())
+        return cls(
+            free_port(),
+            free_port(),
+            free_port(),
+            [free_port(), free_port()],
+            [free_port(), free_port()],
+            free_port(),
+            free_port(),
+        )
 
 
 def postgres_bin() -> Optional[Path]:
@@ -64,8 +72,11 @@ def postgres_bin() -> Optional[Path]:
 
 def ensure_packages() -> None:
     """apt-get install PostgreSQL, Redis and HAProxy when one is missing."""
-    missing = [pkg for tool, pkg in PACKAGES.items()
-               if (postgres_bin() is None if tool == "initdb" else shutil.which(tool) is None)]
+    missing = [
+        pkg
+        for tool, pkg in PACKAGES.items()
+        if (postgres_bin() is None if tool == "initdb" else shutil.which(tool) is None)
+    ]
     if not missing:
         return
     if os.geteuid() != 0:
@@ -90,8 +101,9 @@ def chown_postgres(path: Path) -> None:
 class Cluster:
     """Start with start(), stop with stop(); kill() and processes serve the fault test."""
 
-    def __init__(self, home: Path, ports: Optional[Ports] = None, model: Path = MODEL,
-                 endpoints: Path = ENDPOINTS) -> None:
+    def __init__(
+        self, home: Path, ports: Optional[Ports] = None, model: Path = MODEL, endpoints: Path = ENDPOINTS
+    ) -> None:
         self.home, self.ports, self.model, self.endpoints = home, ports or Ports(), model, endpoints
         self.logs = home / "logs"
         self.processes: Dict[str, subprocess.Popen] = {}
@@ -111,31 +123,42 @@ class Cluster:
         """The variables cluster/endpoints.yml and cluster/haproxy.cfg read."""
         p = self.ports
         return {
-            "DB_HOST": HOST, "DB_PORT": str(p.postgres), "DB_NAME": DB_NAME, "DB_USER": DB_USER,
+            "DB_HOST": HOST,
+            "DB_PORT": str(p.postgres),
+            "DB_NAME": DB_NAME,
+            "DB_USER": DB_USER,
             "DB_PASSWORD": self.secrets["db"],
-            "REDIS_HOST": HOST, "REDIS_PORT": str(p.redis), "REDIS_DB": "1",
+            "REDIS_HOST": HOST,
+            "REDIS_PORT": str(p.redis),
+            "REDIS_DB": "1",
             "REDIS_PASSWORD": self.secrets["redis"],
             "ACTION_SERVER_URL": f"http://{HOST}:{p.actions_lb}/webhook",
             "TICKET_LOCK_LIFETIME": str(TICKET_LOCK_LIFETIME),
             # X-Request-ID (set by HAProxy) counts only from HAProxy's address: channels/rest.py.
             "TRUSTED_PROXIES": HOST,
-            "LB_HOST": HOST, "LB_PORT": str(p.lb), "ACTIONS_LB_PORT": str(p.actions_lb),
+            "LB_HOST": HOST,
+            "LB_PORT": str(p.lb),
+            "ACTIONS_LB_PORT": str(p.actions_lb),
             "STATS_PORT": str(p.stats),
-            "RASA1_ADDR": f"{HOST}:{p.rasa[0]}", "RASA2_ADDR": f"{HOST}:{p.rasa[1]}",
-            "ACTIONS1_ADDR": f"{HOST}:{p.actions[0]}", "ACTIONS2_ADDR": f"{HOST}:{p.actions[1]}",
+            "RASA1_ADDR": f"{HOST}:{p.rasa[0]}",
+            "RASA2_ADDR": f"{HOST}:{p.rasa[1]}",
+            "ACTIONS1_ADDR": f"{HOST}:{p.actions[0]}",
+            "ACTIONS2_ADDR": f"{HOST}:{p.actions[1]}",
         }
 
     def describe(self) -> str:
         p = self.ports
-        return "\n".join([
-            f"REST through HAProxy:  {self.webhook}",
-            f"HAProxy stats:         http://{HOST}:{p.stats}/",
-            f"Rasa replicas:         {', '.join(f'{HOST}:{x}' for x in p.rasa)}",
-            f"Action servers:        {', '.join(f'{HOST}:{x}' for x in p.actions)} (behind {HOST}:{p.actions_lb})",
-            f"PostgreSQL:            {HOST}:{p.postgres} db {DB_NAME} user {DB_USER} (data {self.pgdata})",
-            f"Redis lock store:      {HOST}:{p.redis} db 1",
-            f"Logs:                  {self.logs}/",
-        ])
+        return "\n".join(
+            [
+                f"REST through HAProxy:  {self.webhook}",
+                f"HAProxy stats:         http://{HOST}:{p.stats}/",
+                f"Rasa replicas:         {', '.join(f'{HOST}:{x}' for x in p.rasa)}",
+                f"Action servers:        {', '.join(f'{HOST}:{x}' for x in p.actions)} (behind {HOST}:{p.actions_lb})",
+                f"PostgreSQL:            {HOST}:{p.postgres} db {DB_NAME} user {DB_USER} (data {self.pgdata})",
+                f"Redis lock store:      {HOST}:{p.redis} db 1",
+                f"Logs:                  {self.logs}/",
+            ]
+        )
 
     # --- start -----------------------------------------------------------
     def start(self) -> None:
@@ -145,12 +168,24 @@ class Cluster:
             self._start_postgres()
             self._start_redis()
             for i, port in enumerate(self.ports.actions, 1):
-                self._add(f"actions{i}", start_actions(port, self._log(f"actions{i}"), *LOGGING,
-                                                        extra_env=self.env()))
+                self._add(f"actions{i}", start_actions(port, self._log(f"actions{i}"), *LOGGING, extra_env=self.env()))
             self._spawn("haproxy", ["haproxy", "-db", "-f", str(ROOT / "cluster" / "haproxy.cfg")])
             for i, port in enumerate(self.ports.rasa, 1):
-                self._add(f"rasa{i}", start_rasa(self.model, self.endpoints, port, self._log(f"rasa{i}"), "-i", HOST,
-                                                 "--credentials", "credentials.yml", *LOGGING, extra_env=self.env()))
+                self._add(
+                    f"rasa{i}",
+                    start_rasa(
+                        self.model,
+                        self.endpoints,
+                        port,
+                        self._log(f"rasa{i}"),
+                        "-i",
+                        HOST,
+                        "--credentials",
+                        "credentials.yml",
+                        *LOGGING,
+                        extra_env=self.env(),
+                    ),
+                )
             self.wait_healthy()
         except BaseException:
             self.stop()
@@ -170,18 +205,36 @@ class Cluster:
     def _start_postgres(self) -> None:
         bin_dir = postgres_bin()
         if bin_dir is None:
-            raise RuntimeError("PostgreSQL's server binaries are not under /usr/lib/postgresql: "
-                               "`sudo apt-get install -y postgresql`")
+            raise RuntimeError(
+                "PostgreSQL's server binaries are not under /usr/lib/postgresql: `sudo apt-get install -y postgresql`"
+            )
         log = self.logs / "postgres.log"
         log.touch()
         chown_postgres(log)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(bin_dir)
-        options = (f"-p {self.ports.postgres} -c listen_addresses={HOST} "
-                   "-c unix_socket_directories= -c max_connections=100")
-        subprocess.run(as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-l", str(log),
-                                    "-o", options, "-w", "-t", "60", "start"]),
-                       check=True, stdout=subprocess.DEVNULL)
+        options = (
+            f"-p {self.ports.postgres} -c listen_addresses={HOST} -c unix_socket_directories= -c max_connections=100"
+        )
+        subprocess.run(
+            as_postgres(
+                [
+                    str(bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(log),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         self._write_pids()
         self._create_database()
 
@@ -193,18 +246,35 @@ class Cluster:
         pwfile.write_text(self.secrets["db"] + "\n")
         chown_postgres(pwfile)
         try:
-            subprocess.run(as_postgres([str(bin_dir / "initdb"), "-D", str(self.pgdata), "-U", DB_USER,
-                                        f"--pwfile={pwfile}", "-A", "scram-sha-256", "-E", "UTF8",
-                                        "--no-instructions"]),
-                           check=True, stdout=(self.logs / "initdb.log").open("w"), stderr=subprocess.STDOUT)
+            subprocess.run(
+                as_postgres(
+                    [
+                        str(bin_dir / "initdb"),
+                        "-D",
+                        str(self.pgdata),
+                        "-U",
+                        DB_USER,
+                        f"--pwfile={pwfile}",
+                        "-A",
+                        "scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--no-instructions",
+                    ]
+                ),
+                check=True,
+                stdout=(self.logs / "initdb.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
         finally:
             pwfile.unlink()
 
     def _create_database(self) -> None:
         import psycopg2
 
-        conn = psycopg2.connect(host=HOST, port=self.ports.postgres, user=DB_USER,
-                                password=self.secrets["db"], dbname="postgres")
+        conn = psycopg2.connect(
+            host=HOST, port=self.ports.postgres, user=DB_USER, password=self.secrets["db"], dbname="postgres"
+        )
         conn.autocommit = True  # CREATE DATABASE cannot run in a transaction
         with conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,))
@@ -216,9 +286,24 @@ class Cluster:
         data = self.home / "redis"
         data.mkdir(exist_ok=True)
         # Locks live for seconds: no snapshots, no append-only file.
-        self._spawn("redis", ["redis-server", "--bind", HOST, "--port", str(self.ports.redis),
-                              "--dir", str(data), "--save", "", "--appendonly", "no",
-                              "--requirepass", self.secrets["redis"]])
+        self._spawn(
+            "redis",
+            [
+                "redis-server",
+                "--bind",
+                HOST,
+                "--port",
+                str(self.ports.redis),
+                "--dir",
+                str(data),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--requirepass",
+                self.secrets["redis"],
+            ],
+        )
 
     def _spawn(self, name: str, args: List[str]) -> None:
         self._add(name, start(args, self._log(name), self.env()))
@@ -255,8 +340,11 @@ class Cluster:
 
     def lb_status(self) -> Dict[str, str]:
         """backend/server -> UP, DOWN, ... from HAProxy's stats CSV."""
-        return {f"{r['# pxname']}/{r['svname']}": r["status"].split()[0]
-                for r in self.lb_stats() if r["svname"] not in ("FRONTEND", "BACKEND")}
+        return {
+            f"{r['# pxname']}/{r['svname']}": r["status"].split()[0]
+            for r in self.lb_stats()
+            if r["svname"] not in ("FRONTEND", "BACKEND")
+        }
 
     def lb_stats(self) -> List[Dict[str, str]]:
         import requests
@@ -284,15 +372,18 @@ class Cluster:
     def _stop_postgres(self) -> None:
         bin_dir = postgres_bin()
         if bin_dir and (self.pgdata / "postmaster.pid").exists():
-            subprocess.run(as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast",
-                                        "-w", "stop"]), stdout=subprocess.DEVNULL)
+            subprocess.run(
+                as_postgres([str(bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"]),
+                stdout=subprocess.DEVNULL,
+            )
 
     def query(self, sql: str, args: tuple = ()) -> List[tuple]:
         """Read the tracker store (the fault test counts stored turns here)."""
         import psycopg2
 
-        conn = psycopg2.connect(host=HOST, port=self.ports.postgres, user=DB_USER,
-                                password=self.secrets["db"], dbname=DB_NAME)
+        conn = psycopg2.connect(
+            host=HOST, port=self.ports.postgres, user=DB_USER, password=self.secrets["db"], dbname=DB_NAME
+        )
         try:
             with conn.cursor() as cur:
                 cur.execute(sql, args)

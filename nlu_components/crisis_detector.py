@@ -19,6 +19,7 @@ classifier or on the action server. Two parts:
 A crisis message keeps the topic classifier's guess under "crisis" -> "question"
 when it also asks something (action_answer answers it after the crisis reply).
 """
+
 import hashlib
 import json
 from pathlib import Path
@@ -48,8 +49,27 @@ NONE = "none"
 KINDS = ("suicide", "emergency", "both")
 OUTPUT_KEY = "crisis"
 QUESTION_WORDS = {
-    "what", "whats", "how", "why", "when", "where", "which", "who", "is", "are", "can", "could",
-    "does", "do", "did", "should", "will", "would", "was", "has", "have",
+    "what",
+    "whats",
+    "how",
+    "why",
+    "when",
+    "where",
+    "which",
+    "who",
+    "is",
+    "are",
+    "can",
+    "could",
+    "does",
+    "do",
+    "did",
+    "should",
+    "will",
+    "would",
+    "was",
+    "has",
+    "have",
 }
 
 
@@ -57,8 +77,13 @@ class PhraseList:
     """Phrases by kind and language, matched as whole words on normalised text."""
 
     def __init__(self, phrases: Dict[str, Dict[str, List[str]]]) -> None:
-        self.phrases = [(kind, language, f" {normalise(p)} ") for kind, by_language in phrases.items()
-                        for language, items in (by_language or {}).items() for p in items or [] if normalise(p)]
+        self.phrases = [
+            (kind, language, f" {normalise(p)} ")
+            for kind, by_language in phrases.items()
+            for language, items in (by_language or {}).items()
+            for p in items or []
+            if normalise(p)
+        ]
 
     @classmethod
     def from_file(cls, path: Path) -> "PhraseList":
@@ -94,11 +119,26 @@ class Features:
     """Word 1-2-grams, optionally character 2-5-grams (hashed: nothing to store) and WordLlama vectors."""
 
     def __init__(self, embeddings_dir: str, embedding_weight: float, words_only: bool = False) -> None:
-        self.words = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False,
-                                       norm="l2", preprocessor=normalise, token_pattern=r"\b\w+\b")
-        self.chars = None if words_only else HashingVectorizer(
-            analyzer="char_wb", ngram_range=(2, 5), n_features=2**18, alternate_sign=False, norm="l2",
-            preprocessor=normalise)
+        self.words = HashingVectorizer(
+            ngram_range=(1, 2),
+            n_features=2**18,
+            alternate_sign=False,
+            norm="l2",
+            preprocessor=normalise,
+            token_pattern=r"\b\w+\b",
+        )
+        self.chars = (
+            None
+            if words_only
+            else HashingVectorizer(
+                analyzer="char_wb",
+                ngram_range=(2, 5),
+                n_features=2**18,
+                alternate_sign=False,
+                norm="l2",
+                preprocessor=normalise,
+            )
+        )
         self.embeddings_dir = embeddings_dir
         self.embedding_weight = embedding_weight
 
@@ -107,8 +147,9 @@ class Features:
             return self.words.transform(texts).tocsr()
         vectors = wordllama(self.embeddings_dir).embed(texts)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-        return hstack([self.words.transform(texts), self.chars.transform(texts),
-                       csr_matrix(vectors * self.embedding_weight)]).tocsr()
+        return hstack(
+            [self.words.transform(texts), self.chars.transform(texts), csr_matrix(vectors * self.embedding_weight)]
+        ).tocsr()
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
@@ -160,8 +201,13 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         self._resource = resource
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "CrisisDetector":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "CrisisDetector":
         return cls(config, model_storage, resource)
 
     # --- training ---------------------------------------------------------------
@@ -185,6 +231,7 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         texts, labels = self.training_set(training_data)
         if len(set(labels)) < 2:
             return self._resource
+
         def fit(features: Features) -> LogisticRegression:
             model = LogisticRegression(C=float(self.config["C"]), class_weight="balanced", max_iter=2000)
             return model.fit(features(texts), labels)
@@ -192,26 +239,41 @@ class CrisisDetector(GraphComponent, IntentClassifier):
         # One model per core: the two fits are independent and take most of the training time.
         models = Parallel(n_jobs=len(self.features), prefer="threads")(delayed(fit)(f) for f in self.features)
         self.classes = [str(c) for c in models[0].classes_]
-        self.weights = [(np.ascontiguousarray(m.coef_.T, dtype=np.float32), m.intercept_.astype(np.float32))
-                        for m in models]
+        self.weights = [
+            (np.ascontiguousarray(m.coef_.T, dtype=np.float32), m.intercept_.astype(np.float32)) for m in models
+        ]
         self.persist()
         return self._resource
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / "detector.npz", **{f"{kind}{i}": array for i, pair in enumerate(self.weights)
-                                                    for kind, array in zip(("coef", "intercept"), pair)})
+            np.savez(
+                directory / "detector.npz",
+                **{
+                    f"{kind}{i}": array
+                    for i, pair in enumerate(self.weights)
+                    for kind, array in zip(("coef", "intercept"), pair)
+                },
+            )
             (directory / "classes.json").write_text(json.dumps(self.classes), encoding="utf-8")
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "CrisisDetector":
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "CrisisDetector":
         detector = cls(config, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
                 arrays = np.load(directory / "detector.npz", allow_pickle=False)
-                detector.weights = [(np.ascontiguousarray(arrays[f"coef{i}"]), arrays[f"intercept{i}"])
-                                    for i in range(len(detector.features))]
+                detector.weights = [
+                    (np.ascontiguousarray(arrays[f"coef{i}"]), arrays[f"intercept{i}"])
+                    for i in range(len(detector.features))
+                ]
                 detector.classes = json.loads((directory / "classes.json").read_text(encoding="utf-8"))
         except (ValueError, FileNotFoundError, KeyError):
             pass  # untrained: the phrase list still works
@@ -252,24 +314,33 @@ class CrisisDetector(GraphComponent, IntentClassifier):
                 for other in ("suicide", "emergency"):
                     if other != top and other in crisis and float(np.max(crisis[other])) >= self.config["second_kind"]:
                         kinds.add(other)
-        return {"kind": decide_kind(kinds), "score": round(score, 4), "phrases": [p for _, _, p in matched],
-                "phrase_languages": sorted({language for _, language, _ in matched})}
+        return {
+            "kind": decide_kind(kinds),
+            "score": round(score, 4),
+            "phrases": [p for _, _, p in matched],
+            "phrase_languages": sorted({language for _, language, _ in matched}),
+        }
 
     def question(self, message: Message) -> Optional[Dict[str, Any]]:
         """The topic guess worth answering after the crisis reply, if the message asks one."""
         intent = message.get(INTENT) or {}
         name = intent.get(INTENT_NAME_KEY)
-        if (not name or name == DEFAULT_NLU_FALLBACK_INTENT_NAME or name in self.kind_of_intent
-                or (intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0) < self.config["question_confidence"]
-                or not asks_something(message.get(TEXT) or "")):
+        if (
+            not name
+            or name == DEFAULT_NLU_FALLBACK_INTENT_NAME
+            or name in self.kind_of_intent
+            or (intent.get(PREDICTED_CONFIDENCE_KEY) or 0.0) < self.config["question_confidence"]
+            or not asks_something(message.get(TEXT) or "")
+        ):
             return None
         return {INTENT_NAME_KEY: name, PREDICTED_CONFIDENCE_KEY: intent.get(PREDICTED_CONFIDENCE_KEY)}
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             decision = self.assess(message.get(TEXT) or "")
-            ranking = [r for r in message.get(INTENT_RANKING_KEY) or []
-                       if r.get(INTENT_NAME_KEY) not in self.kind_of_intent]
+            ranking = [
+                r for r in message.get(INTENT_RANKING_KEY) or [] if r.get(INTENT_NAME_KEY) not in self.kind_of_intent
+            ]
             if decision["kind"]:
                 decision["question"] = self.question(message)
                 crisis_intent = {INTENT_NAME_KEY: self.intents[decision["kind"]], PREDICTED_CONFIDENCE_KEY: 1.0}

@@ -5,6 +5,7 @@ so it costs a tokenizer call and a table lookup. The table and tokenizer come
 out of the wordllama wheel (python -m tools.fetch_wordllama); they are read with
 safetensors and tokenizers, never through the wordllama package itself.
 """
+
 from functools import lru_cache
 from pathlib import Path
 from typing import List, Sequence
@@ -29,7 +30,8 @@ class WordLlama:
         if missing:
             raise FileNotFoundError(
                 f"WordLlama files {missing} are missing in {directory}; run `make setup` "
-                f"(python -m tools.fetch_wordllama) to fetch them.")
+                f"(python -m tools.fetch_wordllama) to fetch them."
+            )
         # Kept in float16 as shipped (16 MB); rows are converted when looked up.
         self.table = load_file(str(directory / TABLE))["embedding.weight"]
         self.tokenizer = Tokenizer.from_file(str(directory / TOKENIZER))

@@ -8,6 +8,7 @@ response picks its Spanish variant by slot condition without the action server.
 A Spanish message that is not a crisis becomes `other_language` (answers are in
 English for now); a crisis keeps its crisis intent and gets the reply in Spanish.
 """
+
 from typing import Any, Dict, List, Sequence, Text, Tuple, Type
 
 import pycld2
@@ -95,8 +96,13 @@ class LanguageRouter(GraphComponent, IntentClassifier, EntityExtractorMixin):
         self.languages = list(self.config["languages"])
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "LanguageRouter":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "LanguageRouter":
         return cls(config)
 
     def process(self, messages: List[Message]) -> List[Message]:
@@ -106,22 +112,35 @@ class LanguageRouter(GraphComponent, IntentClassifier, EntityExtractorMixin):
             # Second opinions that a text is not English: the topic classifier's other_language
             # (also when a crisis took the top of the ranking), or a crisis phrase from another
             # language's list ("me corto").
-            topic = next((r.get(INTENT_NAME_KEY) for r in message.get(INTENT_RANKING_KEY) or []
-                          if r.get(INTENT_NAME_KEY) not in self.config["keep_intents"]), None)
+            topic = next(
+                (
+                    r.get(INTENT_NAME_KEY)
+                    for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get(INTENT_NAME_KEY) not in self.config["keep_intents"]
+                ),
+                None,
+            )
             phrase_languages = (message.get("crisis") or {}).get("phrase_languages") or []
             not_english = self.config["other_language_intent"] in (intent, topic) or any(
-                code != ENGLISH for code in phrase_languages)
+                code != ENGLISH for code in phrase_languages
+            )
             code, confidence = identify(text, self.languages, not_english)
             entity = {
-                ENTITY_ATTRIBUTE_TYPE: self.config["entity"], ENTITY_ATTRIBUTE_VALUE: code,
-                ENTITY_ATTRIBUTE_START: 0, ENTITY_ATTRIBUTE_END: len(text),
-                ENTITY_ATTRIBUTE_CONFIDENCE: confidence, EXTRACTOR: self.__class__.__name__,
+                ENTITY_ATTRIBUTE_TYPE: self.config["entity"],
+                ENTITY_ATTRIBUTE_VALUE: code,
+                ENTITY_ATTRIBUTE_START: 0,
+                ENTITY_ATTRIBUTE_END: len(text),
+                ENTITY_ATTRIBUTE_CONFIDENCE: confidence,
+                EXTRACTOR: self.__class__.__name__,
             }
             message.set(ENTITIES, [*(message.get(ENTITIES) or []), entity], add_to_output=True)
             if code != ENGLISH and text.strip() and intent not in self.config["keep_intents"]:
                 routed = {INTENT_NAME_KEY: self.config["other_language_intent"], PREDICTED_CONFIDENCE_KEY: 1.0}
-                ranking = [r for r in message.get(INTENT_RANKING_KEY) or []
-                           if r.get(INTENT_NAME_KEY) != routed[INTENT_NAME_KEY]]
+                ranking = [
+                    r
+                    for r in message.get(INTENT_RANKING_KEY) or []
+                    if r.get(INTENT_NAME_KEY) != routed[INTENT_NAME_KEY]
+                ]
                 message.set(INTENT, routed, add_to_output=True)
                 message.set(INTENT_RANKING_KEY, [routed, *ranking], add_to_output=True)
         return messages

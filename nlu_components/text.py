@@ -1,4 +1,5 @@
 """Small text helpers shared by the crisis detector and the language router."""
+
 import re
 import unicodedata
 from typing import List

@@ -12,6 +12,7 @@ Four changes, each small:
 - the weights are saved as plain numpy arrays rather than with skops, whose
   import alone costs the server about 20 MB.
 """
+
 from typing import Any, Dict, List, Text, Tuple
 
 import numpy as np
@@ -34,18 +35,21 @@ class TopicClassifier(LogisticRegressionClassifier):
     def get_default_config() -> Dict[Text, Any]:
         # lbfgs stops at Rasa's max_iter of 100 before it converges on this data;
         # 300 iterations gained about 2 points of cross-validated accuracy.
-        return {**LogisticRegressionClassifier.get_default_config(), "ignore_intents": [], "C": 1.0,
-                "max_iter": 300}
+        return {**LogisticRegressionClassifier.get_default_config(), "ignore_intents": [], "C": 1.0, "max_iter": 300}
 
-    def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage,
-                 resource: Resource) -> None:
+    def __init__(self, config: Dict[Text, Any], name: Text, model_storage: ModelStorage, resource: Resource) -> None:
         super().__init__({**self.get_default_config(), **config}, name, model_storage, resource)
         self.clf.C = float(self.config["C"])
         self.ignored = set(self.config["ignore_intents"])
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "TopicClassifier":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "TopicClassifier":
         return cls(config, execution_context.node_name, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -61,12 +65,22 @@ class TopicClassifier(LogisticRegressionClassifier):
 
     def persist(self) -> None:
         with self._model_storage.write_to(self._resource) as directory:
-            np.savez(directory / "topic_classifier.npz", coef=self.clf.coef_, intercept=self.clf.intercept_,
-                     classes=np.array(self.clf.classes_, dtype=str))
+            np.savez(
+                directory / "topic_classifier.npz",
+                coef=self.clf.coef_,
+                intercept=self.clf.intercept_,
+                classes=np.array(self.clf.classes_, dtype=str),
+            )
 
     @classmethod
-    def load(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-             execution_context: ExecutionContext, **kwargs: Any) -> "TopicClassifier":
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "TopicClassifier":
         component = cls(config, execution_context.node_name, model_storage, resource)
         try:
             with model_storage.read_from(resource) as directory:
@@ -87,8 +101,7 @@ class TopicClassifier(LogisticRegressionClassifier):
         for message in messages:
             sparse = message.get_sparse_features(attribute=TEXT)[1]
             dense = message.get_dense_features(attribute=TEXT)[1]
-            parts = [csr_matrix(sparse.features) if sparse else None,
-                     csr_matrix(dense.features) if dense else None]
+            parts = [csr_matrix(sparse.features) if sparse else None, csr_matrix(dense.features) if dense else None]
             known = sum(p.shape[1] for p in parts if p is not None)
             missing = self._width() - known
             if missing > 0:  # after training only: the absent kind becomes zeros
@@ -97,8 +110,11 @@ class TopicClassifier(LogisticRegressionClassifier):
         return vstack(rows).tocsr()
 
     def _create_training_matrix(self, training_data: TrainingData) -> Tuple[csr_matrix, List[str]]:
-        examples = [e for e in training_data.intent_examples
-                    if e.get(INTENT) and e.get(TEXT) and e.get(INTENT) not in self.ignored]
+        examples = [
+            e
+            for e in training_data.intent_examples
+            if e.get(INTENT) and e.get(TEXT) and e.get(INTENT) not in self.ignored
+        ]
         return self._create_X(examples), [e.get(INTENT) for e in examples]
 
     def process(self, messages: List[Message]) -> List[Message]:

@@ -6,6 +6,7 @@ Sentence features are the mean of the message's token vectors, scaled to a
 fixed length so that they weigh the same against the sparse n-gram counts
 whatever the message's length; sequence features are one vector per Rasa token.
 """
+
 from typing import Any, Dict, List, Optional, Text, Type
 
 import numpy as np
@@ -60,8 +61,13 @@ class WordLlamaFeaturizer(DenseFeaturizer, GraphComponent):
         self.scale = float(self._config["scale"])
 
     @classmethod
-    def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
-               execution_context: ExecutionContext) -> "WordLlamaFeaturizer":
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "WordLlamaFeaturizer":
         return cls(config, execution_context.node_name)
 
     def sentence_vectors(self, texts: List[str]) -> np.ndarray:
@@ -74,9 +80,12 @@ class WordLlamaFeaturizer(DenseFeaturizer, GraphComponent):
         sentence = self.sentence_vectors(texts)
         for row, message in enumerate(messages):
             tokens = message.get(TOKENS_NAMES[TEXT]) or []
-            sequence = (self.embeddings.embed([t.text for t in tokens]) if tokens
-                        else np.zeros((1, self.embeddings.dimensions), dtype=np.float32))
-            self.add_features_to_message(sequence, sentence[row:row + 1], TEXT, message)
+            sequence = (
+                self.embeddings.embed([t.text for t in tokens])
+                if tokens
+                else np.zeros((1, self.embeddings.dimensions), dtype=np.float32)
+            )
+            self.add_features_to_message(sequence, sentence[row : row + 1], TEXT, message)
         return messages
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

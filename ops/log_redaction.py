@@ -13,6 +13,7 @@ handler). `install` also wraps the log-record factory, which every record goes
 through, so handlers added later (Rasa's --log-file, syslog) and Python's
 last-resort handler (Sanic's loggers do not propagate) get masked text too.
 """
+
 import logging
 import re
 from typing import Any, Callable, List, Pattern, Tuple
@@ -31,8 +32,10 @@ _VALUE = r"""(?P<esc>\\*)(?P<q>["'])(?P<val>.*?)(?<!\\)(?P=esc)(?P=q)(?=\s*[,}\]
 
 RULES: List[Tuple[Pattern[str], str]] = [
     # JSON and Python reprs: "text": "...", 'text': '...', \"text\": \"...\"
-    (re.compile(rf"""(?P<key>\\*["'](?:{_KEYS})\\*["']\s*:\s*){_VALUE}""", re.S),
-     rf"\g<key>\g<esc>\g<q>{MASK}\g<esc>\g<q>"),
+    (
+        re.compile(rf"""(?P<key>\\*["'](?:{_KEYS})\\*["']\s*:\s*){_VALUE}""", re.S),
+        rf"\g<key>\g<esc>\g<q>{MASK}\g<esc>\g<q>",
+    ),
     # structlog's console renderer: text='...', parse_data_text="..."
     (re.compile(rf"(?P<key>\b(?:{_KEYS})=){_VALUE}", re.S), rf"\g<key>\g<esc>\g<q>{MASK}\g<esc>\g<q>"),
     # Rasa's dialogue states: "user text: ... | previous action name: ..."

@@ -11,6 +11,7 @@ action server's token.
     .venv/bin/python -m ops.retention --days 30 [--dry-run] [--endpoints endpoints.yml]
     make retention DAYS=30 [DRY_RUN=1]
 """
+
 import argparse
 import os
 import sys
@@ -60,15 +61,22 @@ def engine_for(endpoints: Path) -> Optional[sa.engine.Engine]:
     if dialect == "sqlite" and not Path(db).exists():
         return None  # do not create an empty database as a side effect
     # The working database, not login_db (which Rasa only uses to create it).
-    url = SQLTrackerStore.get_db_url(dialect, options.get("host"), options.get("port"), db,
-                                     options.get("username"), options.get("password"), None, options.get("query"))
+    url = SQLTrackerStore.get_db_url(
+        dialect,
+        options.get("host"),
+        options.get("port"),
+        db,
+        options.get("username"),
+        options.get("password"),
+        None,
+        options.get("query"),
+    )
     return sa.create_engine(url, **create_engine_kwargs(url))
 
 
 def stale_senders(cutoff: float) -> sa.sql.Select:
     """Senders whose last event is older than the cut-off."""
-    return (sa.select(EVENTS.c.sender_id).group_by(EVENTS.c.sender_id)
-            .having(sa.func.max(EVENTS.c.timestamp) < cutoff))
+    return sa.select(EVENTS.c.sender_id).group_by(EVENTS.c.sender_id).having(sa.func.max(EVENTS.c.timestamp) < cutoff)
 
 
 def purge(engine: sa.engine.Engine, days: float, dry_run: bool = False, now: Optional[float] = None) -> Outcome:
@@ -96,10 +104,18 @@ def positive_days(value: str) -> float:
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=positive_days, required=True,
-                        help="delete conversations whose last event is older than this many days")
-    parser.add_argument("--endpoints", type=Path, default=Path("endpoints.yml"),
-                        help="Rasa endpoints file naming the tracker store (default: %(default)s)")
+    parser.add_argument(
+        "--days",
+        type=positive_days,
+        required=True,
+        help="delete conversations whose last event is older than this many days",
+    )
+    parser.add_argument(
+        "--endpoints",
+        type=Path,
+        default=Path("endpoints.yml"),
+        help="Rasa endpoints file naming the tracker store (default: %(default)s)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     args = parser.parse_args(argv)
 

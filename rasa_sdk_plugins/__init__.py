@@ -11,6 +11,7 @@ this one. rasa-sdk 3.6 has no --host or --auth-token option, so:
   parameter) or as `Authorization: Bearer <token>`; otherwise 401;
 - the server refuses to listen beyond loopback without a token.
 """
+
 import hmac
 import ipaddress
 import logging
@@ -48,7 +49,7 @@ def presented_token(request: Request) -> str:
     """The token from Rasa's query parameter or a bearer header."""
     bearer = request.headers.get("Authorization", "")
     if bearer.startswith("Bearer "):
-        return bearer[len("Bearer "):]
+        return bearer[len("Bearer ") :]
     return request.args.get("token", "")
 
 
@@ -69,8 +70,10 @@ def attach_sanic_app_extensions(app: Sanic) -> None:
     host = os.environ.setdefault(HOST_ENV, DEFAULT_HOST)
     token = os.environ.get(TOKEN_ENV, "")
     if not token and not is_loopback(host):
-        raise SystemExit(f"The action server would listen on {host} without a token: set {TOKEN_ENV} "
-                         f"(and action_endpoint: token: in Rasa's endpoints.yml), or listen on 127.0.0.1.")
+        raise SystemExit(
+            f"The action server would listen on {host} without a token: set {TOKEN_ENV} "
+            f"(and action_endpoint: token: in Rasa's endpoints.yml), or listen on 127.0.0.1."
+        )
     if token:
         app.register_middleware(token_check(token), "request")
     logger.info("Action server on %s, %s.", host, "token required" if token else "loopback only, no token")

@@ -5,6 +5,7 @@ lookup names an entity label and its canonical values, each synonym lists the
 other spellings of one canonical value. Generating the patterns from it keeps
 what spaCy recognises and what Rasa normalises from drifting apart.
 """
+
 import json
 import sys
 from pathlib import Path

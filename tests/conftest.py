@@ -2,6 +2,7 @@
 
 tests/unit/ is fast (no servers, no trained model, no browser): `make test-unit`, `pytest -m unit`.
 tests/system/ starts servers, drives the browser or loads the trained model: `pytest -m system`."""
+
 import asyncio
 import re
 import shutil
@@ -101,8 +102,10 @@ def trained_model() -> Path:
     return MODEL
 
 
-LANES = {"unit": "fast: no servers, no trained model, no browser (tests/unit/)",
-         "system": "servers, browser, trained model, rasa CLI runs (tests/system/)"}
+LANES = {
+    "unit": "fast: no servers, no trained model, no browser (tests/unit/)",
+    "system": "servers, browser, trained model, rasa CLI runs (tests/system/)",
+}
 
 
 # A deployer's own number, to check it reaches every channel (tests/unit/test_one_home.py and
@@ -120,6 +123,7 @@ def moved_number(tmp_path: Path, monkeypatch) -> Iterator[Path]:
     (directory / "helplines.yml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     monkeypatch.setenv("KNOWLEDGE_DIR", str(directory))
     from channels import door
+
     for cache in (knowledge.knowledge_base, door._knowledge):
         cache.cache_clear()
     yield directory

@@ -8,6 +8,7 @@ docs/bench/results.json and docs/bench/bench.png.
     .venv/bin/python -m tools.bench                # everything (make bench, about 10 min)
     .venv/bin/python -m tools.bench --report-only  # rebuild docs/bench.md from docs/bench/results.json
 """
+
 import argparse
 import asyncio
 import json
@@ -156,6 +157,7 @@ def wait_for_answer(url: str, process: subprocess.Popen, log: Path, message: str
 @dataclass
 class Bot:
     """What differs between the two bots; everything else is measured the same way."""
+
     name: str
     project: Path
     messages: List[str]
@@ -170,20 +172,27 @@ def stock_bot(work: Path) -> Bot:
     import rasa.cli
 
     project = work / "stock"
-    shutil.copytree(Path(rasa.cli.__file__).parent / "initial_project", project,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return Bot("stock", project, nlu_messages(project / "data" / "nlu.yml"),
-               endpoints=project / "endpoints.yml")
+    shutil.copytree(
+        Path(rasa.cli.__file__).parent / "initial_project", project, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return Bot("stock", project, nlu_messages(project / "data" / "nlu.yml"), endpoints=project / "endpoints.yml")
 
 
 def our_bot(work: Path) -> Bot:
     """The assistant as `make run` serves it; held-out questions it never trained on drive it."""
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite",
-                                                           "db": str(work / "trackers.db")}}))
-    return Bot("ours", ROOT, nlu_messages(HOLDOUT), endpoints=endpoints, actions=True,
-               train_args=["--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
-               run_args=["--credentials", "credentials.yml"])
+    endpoints.write_text(
+        yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(work / "trackers.db")}})
+    )
+    return Bot(
+        "ours",
+        ROOT,
+        nlu_messages(HOLDOUT),
+        endpoints=endpoints,
+        actions=True,
+        train_args=["--config", "config.yml", "--domain", "domain.yml", "--data", "data"],
+        run_args=["--credentials", "credentials.yml"],
+    )
 
 
 def cache_env(cache: Path) -> Dict[str, str]:
@@ -194,6 +203,7 @@ def cache_env(cache: Path) -> Dict[str, str]:
 @dataclass
 class Served:
     """A running bot: its processes, REST address and start-up time."""
+
     processes: List[subprocess.Popen]
     url: str
     rasa_pid: int
@@ -206,9 +216,14 @@ def train(bot: Bot, work: Path) -> Dict:
     models = work / f"models-{bot.name}"
     progress(f"{bot.name}: training from scratch")
     started = time.monotonic()
-    subprocess.run([*RASA, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
-                   cwd=bot.project, env=environment(cache_env(work / f"cache-{bot.name}")), check=True,
-                   stdout=(work / f"train-{bot.name}.log").open("w"), stderr=subprocess.STDOUT)
+    subprocess.run(
+        [*RASA, "train", *bot.train_args, "--out", str(models), "--fixed-model-name", bot.name],
+        cwd=bot.project,
+        env=environment(cache_env(work / f"cache-{bot.name}")),
+        check=True,
+        stdout=(work / f"train-{bot.name}.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     train_s = time.monotonic() - started
     model = models / f"{bot.name}.tar.gz"
     progress(f"{bot.name}: trained in {train_s:.0f}s, model {model.stat().st_size / 1e6:.1f} MB")
@@ -225,8 +240,9 @@ def serve(bot: Bot, model: Path, work: Path) -> Served:
         action_pid = None
         if bot.actions:
             action_port = free_port()
-            endpoints.write_text(endpoints.read_text()
-                                 + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n")
+            endpoints.write_text(
+                endpoints.read_text() + f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n"
+            )
             actions = start_actions(action_port, work / "actions.log", extra_env=env)
             processes.append(actions)
             action_pid = actions.pid
@@ -250,16 +266,25 @@ def load_rounds(bots: Sequence[Bot], served: Dict[str, Served], args: argparse.N
     this shared machine hits both alike; each bot's figures pool all its rounds."""
     pooled = {bot.name: {c: LoadResult(c) for c in CONCURRENCY} for bot in bots}
     for bot in bots:
-        asyncio.run(drive(served[bot.name].url, conversations(bot.messages, 2, args.turns, seed=0), 1,
-                          f"{bot.name}-warm-up", quiet=True))
+        asyncio.run(
+            drive(
+                served[bot.name].url,
+                conversations(bot.messages, 2, args.turns, seed=0),
+                1,
+                f"{bot.name}-warm-up",
+                quiet=True,
+            )
+        )
     for round_ in range(args.rounds):
         for concurrency in CONCURRENCY:
             for bot in bots:
-                convs = conversations(bot.messages, args.conversations * concurrency, args.turns,
-                                      seed=1000 * round_ + concurrency)
+                convs = conversations(
+                    bot.messages, args.conversations * concurrency, args.turns, seed=1000 * round_ + concurrency
+                )
                 label = f"round {round_ + 1}/{args.rounds}, {bot.name}"
                 pooled[bot.name][concurrency].extend(
-                    asyncio.run(drive(served[bot.name].url, convs, concurrency, label)))
+                    asyncio.run(drive(served[bot.name].url, convs, concurrency, label))
+                )
     return {name: {f"c{c}": result.summary() for c, result in levels.items()} for name, levels in pooled.items()}
 
 
@@ -308,10 +333,18 @@ def plot(results: Dict, path: Path) -> None:
     for offset, name in ((-width / 2, "ours"), (width / 2, "stock")):
         load = results[name]["load"]
         for ax, level in zip(axes, levels):
-            ax.bar([i + offset for i in range(3)], [load[level][k] for k in ("p50_ms", "p95_ms", "p99_ms")],
-                   width, label=names[name])
-        axes[-1].bar([i + offset for i in range(len(levels))],
-                     [load[level]["throughput_msg_s"] for level in levels], width, label=names[name])
+            ax.bar(
+                [i + offset for i in range(3)],
+                [load[level][k] for k in ("p50_ms", "p95_ms", "p99_ms")],
+                width,
+                label=names[name],
+            )
+        axes[-1].bar(
+            [i + offset for i in range(len(levels))],
+            [load[level]["throughput_msg_s"] for level in levels],
+            width,
+            label=names[name],
+        )
     for ax, level in zip(axes, levels):
         ax.set_xticks(range(3), ["p50", "p95", "p99"])
         ax.set_title(f"latency, {level[1:]} conversation(s) at once")
@@ -328,16 +361,21 @@ def plot(results: Dict, path: Path) -> None:
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--conversations", type=int, default=5,
-                        help="conversations per concurrent conversation slot and round (default 5)")
+    parser.add_argument(
+        "--conversations",
+        type=int,
+        default=5,
+        help="conversations per concurrent conversation slot and round (default 5)",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="alternating load rounds (default 3)")
     parser.add_argument("--turns", type=int, default=8, help="messages per conversation (default 8)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
@@ -356,8 +394,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = {
             "date": time.strftime("%Y-%m-%d"),
             "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-            "commit": git_commit(), "rasa": rasa.__version__, "turns": args.turns,
-            "conversations_per_slot": args.conversations, "rounds": args.rounds,
+            "commit": git_commit(),
+            "rasa": rasa.__version__,
+            "turns": args.turns,
+            "conversations_per_slot": args.conversations,
+            "rounds": args.rounds,
         }
         bots = [our_bot(work), stock_bot(work)]
         trained = {bot.name: train(bot, work) for bot in bots}
@@ -369,7 +410,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for bot in bots:
                 running = served[bot.name]
                 results[bot.name] = {
-                    **trained[bot.name], "first_answer_s": round(running.first_answer_s, 1),
+                    **trained[bot.name],
+                    "first_answer_s": round(running.first_answer_s, 1),
                     "rasa_peak_rss_mb": round(peak_rss_mb(running.rasa_pid)),
                     "action_peak_rss_mb": round(peak_rss_mb(running.action_pid)) if running.action_pid else None,
                     "load": load[bot.name],

@@ -9,6 +9,7 @@ safetensors and tokenizers.
     python -m tools.fetch_wordllama build/wordllama              # download, check, extract
     python -m tools.fetch_wordllama build/wordllama --wheel F.whl  # check and extract a local wheel
 """
+
 import argparse
 import hashlib
 import subprocess
@@ -43,10 +44,25 @@ def sha256(path: Path) -> str:
 
 def download(directory: Path) -> Path:
     """pip fetches the exact wheel (any machine: platform and Python are named)."""
-    command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-               "--no-deps", "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
-               "--python-version", "3.10", "--implementation", "cp", "--dest", str(directory),
-               "wordllama==0.4.0.post1"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--python-version",
+        "3.10",
+        "--implementation",
+        "cp",
+        "--dest",
+        str(directory),
+        "wordllama==0.4.0.post1",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     wheel = directory / WHEEL
     if result.returncode != 0 or not wheel.exists():
@@ -58,9 +74,11 @@ def extract(wheel: Path, out: Path, expected: str = SHA256) -> None:
     """Checks the wheel's sha256, then writes FILES into `out` (nothing on a mismatch)."""
     actual = sha256(wheel)
     if actual != expected:
-        raise FetchError(f"sha256 mismatch for {wheel.name}: expected {expected}, got {actual}. "
-                         "The file is not the wheel this project was built and measured with; "
-                         "refusing to use it.")
+        raise FetchError(
+            f"sha256 mismatch for {wheel.name}: expected {expected}, got {actual}. "
+            "The file is not the wheel this project was built and measured with; "
+            "refusing to use it."
+        )
     out.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(wheel) as archive:
         for member, name in FILES.items():

@@ -1,4 +1,5 @@
 """Where things are, named once for the tools, the cluster and the tests."""
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,4 +22,3 @@ REAL_SET = SETS / "real" / "messages.yml"
 def relative(path: Path) -> str:
     """A project path as the reports and messages name it (eval/sets/nlu/holdout.yml)."""
     return path.relative_to(ROOT).as_posix()
-

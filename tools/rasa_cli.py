@@ -9,6 +9,7 @@ this module, so what is measured is what runs.
 
     .venv/bin/python -m tools.rasa_cli run --model models/klonopin-faq.tar.gz
 """
+
 import sys
 import warnings
 from pathlib import Path

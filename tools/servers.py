@@ -1,6 +1,7 @@
 """Starting and stopping servers for the tools, the cluster and the tests: free ports, one
 process group per server (so a stop takes its children too), a log file each, and the
 action server and Rasa server as make starts them."""
+
 import os
 import signal
 import socket
@@ -28,15 +29,26 @@ def environment(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     """This process's environment, quiet, with the repository importable (`python -m tools.rasa_cli`
     from any working directory; rasa also needs it for ops/ and nlu_components/)."""
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "PYTHONPATH": path, **(extra or {})}
+    return {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+        "PYTHONPATH": path,
+        **(extra or {}),
+    }
 
 
-def start(args: List[str], log: Path, extra_env: Optional[Dict[str, str]] = None,
-          cwd: Path = ROOT) -> subprocess.Popen:
+def start(args: List[str], log: Path, extra_env: Optional[Dict[str, str]] = None, cwd: Path = ROOT) -> subprocess.Popen:
     """A server in its own process group (stopped as a whole, never by a Ctrl-C meant for us)."""
-    return subprocess.Popen(args, cwd=cwd, env=environment(extra_env), stdin=subprocess.DEVNULL,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=environment(extra_env),
+        stdin=subprocess.DEVNULL,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def start_actions(port: int, log: Path, *extra: str, extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
@@ -44,15 +56,32 @@ def start_actions(port: int, log: Path, *extra: str, extra_env: Optional[Dict[st
     return start([*RASA, "run", "actions", "--actions", "actions", "--port", str(port), *extra], log, extra_env)
 
 
-def start_rasa(model: Path, endpoints: Path, port: int, log: Path, *extra: str,
-               extra_env: Optional[Dict[str, str]] = None, cwd: Path = ROOT) -> subprocess.Popen:
+def start_rasa(
+    model: Path,
+    endpoints: Path,
+    port: int,
+    log: Path,
+    *extra: str,
+    extra_env: Optional[Dict[str, str]] = None,
+    cwd: Path = ROOT,
+) -> subprocess.Popen:
     """The Rasa server (`rasa run`) with this model and endpoints file, on this port."""
-    return start([*RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port), *extra],
-                 log, extra_env, cwd)
+    return start(
+        [*RASA, "run", "--model", str(model), "--endpoints", str(endpoints), "--port", str(port), *extra],
+        log,
+        extra_env,
+        cwd,
+    )
 
 
-def wait_until(ready: Callable[[], bool], what: str, process: subprocess.Popen, log: Path,
-               timeout: float = START_TIMEOUT, poll: float = 0.5) -> None:
+def wait_until(
+    ready: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen,
+    log: Path,
+    timeout: float = START_TIMEOUT,
+    poll: float = 0.5,
+) -> None:
     """Until ready() (a request failing counts as not yet); fails with the log's tail if the
     process exits or time runs out."""
     deadline = time.monotonic() + timeout
@@ -91,8 +120,7 @@ class Assistant:
     """The action server and the Rasa server for real, on free ports, with a throw-away SQLite
     tracker store in `tmp`. Used by the end-to-end, SMS, browser and benchmark tests."""
 
-    def __init__(self, tmp: Path, model: Path, env: Optional[Dict[str, str]] = None,
-                 cors: Optional[str] = None):
+    def __init__(self, tmp: Path, model: Path, env: Optional[Dict[str, str]] = None, cors: Optional[str] = None):
         self.tmp = tmp
         self.db = tmp / "trackers.db"
         self.action_port, self.rasa_port = free_port(), free_port()

@@ -26,6 +26,7 @@ backlog until a thread is free, so idle clients cannot pile up threads. A path
 with a NUL, a control character or percent-encoding that is not UTF-8 gets 400.
 Only the standard library's HTTP server is used.
 """
+
 import argparse
 import io
 import json
@@ -70,8 +71,14 @@ def rasa_url(value: str) -> str:
         raise argparse.ArgumentTypeError(f"--rasa-url: not a valid URL: {value!r} ({error})") from error
     host = parts.hostname or ""
     plain_host = re.fullmatch(r"[A-Za-z0-9.-]+", host) or (":" in host and re.fullmatch(r"[0-9A-Fa-f:.]+", host))
-    if (parts.scheme not in ("http", "https") or not plain_host or "@" in parts.netloc
-            or parts.query or parts.fragment or re.search(r"[\s;,'\"]", value)):
+    if (
+        parts.scheme not in ("http", "https")
+        or not plain_host
+        or "@" in parts.netloc
+        or parts.query
+        or parts.fragment
+        or re.search(r"[\s;,'\"]", value)
+    ):
         raise argparse.ArgumentTypeError(f"--rasa-url must be a plain http:// or https:// URL, got {value!r}")
     return value.rstrip("/")
 
@@ -94,8 +101,16 @@ def helplines_json(kb: knowledge.KnowledgeBase) -> Dict[str, List[Dict[str, str]
         call, text = dial_string(line.call), dial_string(line.text)
         if not (line.name and line.number and (call or text)):
             continue
-        lines.append({"id": str(line.id), "name": str(line.name), "number": str(line.number),
-                      "call": call, "text": text, "about": str(line.about or "")})
+        lines.append(
+            {
+                "id": str(line.id),
+                "name": str(line.name),
+                "number": str(line.number),
+                "call": call,
+                "text": text,
+                "about": str(line.about or ""),
+            }
+        )
     return {"helplines": lines}
 
 
@@ -103,12 +118,18 @@ def helpbar_html(lines: List[Dict[str, str]], links: Dict[str, str]) -> str:
     """The help bar's list items: each line's name, then its Call and Text links."""
     items = []
     for line in lines:
-        anchors = [f'<a href="{scheme}:{escape(line[kind])}" '
-                   f'aria-label="{escape(knowledge.fill(links[kind + "_name"], **line))}">'
-                   f'{escape(knowledge.fill(links[kind], **line))}</a>'
-                   for kind, scheme in (("call", "tel"), ("text", "sms")) if line[kind]]
-        items.append(f'<li class="kf-line"><span class="kf-line-name">{escape(line["name"])}</span>\n        '
-                     + "\n        ".join(anchors) + "</li>")
+        anchors = [
+            f'<a href="{scheme}:{escape(line[kind])}" '
+            f'aria-label="{escape(knowledge.fill(links[kind + "_name"], **line))}">'
+            f"{escape(knowledge.fill(links[kind], **line))}</a>"
+            for kind, scheme in (("call", "tel"), ("text", "sms"))
+            if line[kind]
+        ]
+        items.append(
+            f'<li class="kf-line"><span class="kf-line-name">{escape(line["name"])}</span>\n        '
+            + "\n        ".join(anchors)
+            + "</li>"
+        )
     return "\n      ".join(items)
 
 
@@ -125,8 +146,11 @@ def with_tel_links(text: str, lines: List[Dict[str, str]]) -> str:
 def widget_data(kb: knowledge.KnowledgeBase, lines: List[Dict[str, str]], language: str) -> Dict[str, Any]:
     """What widget.js reads from the page: its texts, the link texts, the labels of an answer's
     sources line (messages.yml), and the helplines, used until (or if not) /helplines.json arrives."""
-    texts = {**kb.web.section("widget", language), "links": kb.web.section("links", language),
-             "source_labels": [kb.say("citation_label", language), kb.say("citation_labels", language)]}
+    texts = {
+        **kb.web.section("widget", language),
+        "links": kb.web.section("links", language),
+        "source_labels": [kb.say("citation_label", language), kb.say("citation_labels", language)],
+    }
     return {"language": language, "texts": texts, "helplines": lines}
 
 
@@ -136,8 +160,9 @@ def render_page(template: str, kb: knowledge.KnowledgeBase, language: str) -> st
     # In a <script> data block only "<" could end it early; JSON can say it as \u003c.
     data = json.dumps(widget_data(kb, lines, language), ensure_ascii=False).replace("<", "\\u003c")
     values = {f"page.{key}": with_tel_links(str(text), lines) for key, text in kb.web.section("page", language).items()}
-    values.update({"lang": escape(language), "helpbar": helpbar_html(lines, kb.web.section("links", language)),
-                   "data": data})
+    values.update(
+        {"lang": escape(language), "helpbar": helpbar_html(lines, kb.web.section("links", language)), "data": data}
+    )
     return SLOT.sub(lambda match: values[match.group(1)], template)
 
 
@@ -145,8 +170,8 @@ def security_headers(rasa: str) -> Dict[str, str]:
     """Scripts and styles only from this server; fetch() only to this server and the configured Rasa origin."""
     return {
         "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                   f"connect-src 'self' {url_origin(rasa)}; object-src 'none'; base-uri 'none'; "
-                                   "form-action 'none'; frame-ancestors 'self'",
+        f"connect-src 'self' {url_origin(rasa)}; object-src 'none'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'self'",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }
@@ -248,6 +273,7 @@ class BoundedThreadingHTTPServer(ThreadingHTTPServer):
     At the limit the accept loop waits for a free thread, so further
     connections queue in the kernel's listen backlog instead of as threads.
     """
+
     daemon_threads = True
     request_queue_size = 128
 
@@ -278,8 +304,9 @@ class BoundedThreadingHTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def make_server(host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
-                max_threads: int = DEFAULT_MAX_THREADS) -> BoundedThreadingHTTPServer:
+def make_server(
+    host: str, port: int, timeout: float = DEFAULT_TIMEOUT, max_threads: int = DEFAULT_MAX_THREADS
+) -> BoundedThreadingHTTPServer:
     handler = type("ConfiguredHandler", (Handler,), {"timeout": timeout})
     return BoundedThreadingHTTPServer((host, port), partial(handler, directory=str(WEB_DIR)), max_threads)
 
@@ -287,24 +314,42 @@ def make_server(host: str, port: int, timeout: float = DEFAULT_TIMEOUT,
 def main(argv: List[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=int(os.environ.get("WEB_PORT", 8080)))
-    parser.add_argument("--host", default=os.environ.get("WEB_HOST", "127.0.0.1"),
-                        help="interface to listen on (0.0.0.0 for all)")
-    parser.add_argument("--knowledge-dir", type=Path, default=None,
-                        help="the knowledge base: helplines.yml, web.yml and the rest "
-                             "(default: $KNOWLEDGE_DIR, else knowledge/)")
-    parser.add_argument("--language", default=knowledge.DEFAULT_LANGUAGE,
-                        help="the language of the page's texts in web.yml (default: %(default)s)")
-    parser.add_argument("--rasa-url", type=rasa_url, default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
-                        help="the Rasa server the page talks to, served at /config.json "
-                             f"(default: $RASA_URL or {DEFAULT_RASA_URL})")
-    parser.add_argument("--max-message-chars", type=int,
-                        default=int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_MESSAGE_CHARS),
-                        help="the longest message the Rasa server reads, shown by the page's character count "
-                             "(default: $MAX_MESSAGE_CHARS or %(default)s)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help="seconds an idle or stalled connection is kept (default: %(default)s)")
-    parser.add_argument("--max-threads", type=int, default=DEFAULT_MAX_THREADS,
-                        help="connections served at once (default: %(default)s)")
+    parser.add_argument(
+        "--host", default=os.environ.get("WEB_HOST", "127.0.0.1"), help="interface to listen on (0.0.0.0 for all)"
+    )
+    parser.add_argument(
+        "--knowledge-dir",
+        type=Path,
+        default=None,
+        help="the knowledge base: helplines.yml, web.yml and the rest (default: $KNOWLEDGE_DIR, else knowledge/)",
+    )
+    parser.add_argument(
+        "--language",
+        default=knowledge.DEFAULT_LANGUAGE,
+        help="the language of the page's texts in web.yml (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rasa-url",
+        type=rasa_url,
+        default=os.environ.get("RASA_URL") or DEFAULT_RASA_URL,
+        help=f"the Rasa server the page talks to, served at /config.json (default: $RASA_URL or {DEFAULT_RASA_URL})",
+    )
+    parser.add_argument(
+        "--max-message-chars",
+        type=int,
+        default=int(os.environ.get("MAX_MESSAGE_CHARS") or DEFAULT_MAX_MESSAGE_CHARS),
+        help="the longest message the Rasa server reads, shown by the page's character count "
+        "(default: $MAX_MESSAGE_CHARS or %(default)s)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help="seconds an idle or stalled connection is kept (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-threads", type=int, default=DEFAULT_MAX_THREADS, help="connections served at once (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
 
     Handler.knowledge_dir = args.knowledge_dir

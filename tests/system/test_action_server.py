@@ -1,5 +1,6 @@
 """The action server as scripts/run_actions.sh starts it (make run, make actions):
 loopback only by default, and with ACTION_SERVER_TOKEN only for callers that have it."""
+
 import asyncio
 import socket
 import subprocess
@@ -16,9 +17,16 @@ TOKEN = "test-token-7c1d"
 ACTION_CALL = {
     "next_action": "action_list_helplines",
     "sender_id": "token-test",
-    "tracker": {"sender_id": "token-test", "slots": {}, "events": [], "paused": False, "active_loop": {},
-                "latest_message": {"text": "", "intent": {"name": "ask_for_help"}, "entities": []},
-                "latest_action_name": "action_listen", "followup_action": None},
+    "tracker": {
+        "sender_id": "token-test",
+        "slots": {},
+        "events": [],
+        "paused": False,
+        "active_loop": {},
+        "latest_message": {"text": "", "intent": {"name": "ask_for_help"}, "entities": []},
+        "latest_action_name": "action_listen",
+        "followup_action": None,
+    },
     "domain": {},
 }
 
@@ -82,8 +90,9 @@ def test_rasa_presents_the_token_from_endpoints_yml(action_server, monkeypatch):
 
 
 def test_it_refuses_to_listen_beyond_loopback_without_a_token(tmp_path):
-    process = run_actions(tmp_path, {"ACTIONS_PORT": str(free_port()), "ACTIONS_HOST": "0.0.0.0",
-                                     "ACTION_SERVER_TOKEN": ""})
+    process = run_actions(
+        tmp_path, {"ACTIONS_PORT": str(free_port()), "ACTIONS_HOST": "0.0.0.0", "ACTION_SERVER_TOKEN": ""}
+    )
     try:
         assert process.wait(timeout=60) != 0
     finally:

@@ -1,4 +1,5 @@
 """The benchmark's REST client against a real assistant (its arithmetic: tests/unit/test_bench.py)."""
+
 import asyncio
 
 from tools import bench

@@ -9,6 +9,7 @@ Screenshots (widget.png, widget-mobile.png, widget-crisis.png, widget-timeout.pn
 widget-offline.png) go to build/screenshots/, which git ignores, so a test run changes no
 tracked file; `make screenshots` sets SCREENSHOTS_DIR=docs to renew the ones in docs/.
 """
+
 import json
 import os
 import re
@@ -32,8 +33,16 @@ from tools.servers import Assistant, free_port, start, stop, wait_for
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # --headless and no sandbox (root, containers); the rest keep Chromium off the network
 # it would otherwise try to reach (updates, sync, field trials, QUIC probes).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(os.environ.get("SCREENSHOTS_DIR") or ROOT / "build" / "screenshots")
 if not SHOTS.is_absolute():
     SHOTS = ROOT / SHOTS
@@ -51,8 +60,9 @@ MIN_TARGET = 44  # px, WCAG 2.5.5 target size
 DIAL_HREF = re.compile(r"(tel|sms):\+?[0-9]+")
 
 
-def serve_web(tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None,
-              extra_env: Dict[str, str] = None):
+def serve_web(
+    tmp: Path, rasa_url: str = None, extra_args: List[str] = (), port: int = None, extra_env: Dict[str, str] = None
+):
     """Starts web/server.py; `rasa_url` is its --rasa-url (None: not passed)."""
     port = port or free_port()
     log = tmp / f"web-{port}.log"
@@ -86,8 +96,9 @@ def assistant(tmp_path_factory, trained_model, web_port) -> Iterator[Assistant]:
 @pytest.fixture(scope="module")
 def web(tmp_path_factory, assistant, web_port) -> Iterator[str]:
     """The page, configured with --rasa-url for the assistant under test."""
-    process, origin = serve_web(tmp_path_factory.mktemp("web"), f"http://127.0.0.1:{assistant.rasa_port}",
-                                port=web_port)
+    process, origin = serve_web(
+        tmp_path_factory.mktemp("web"), f"http://127.0.0.1:{assistant.rasa_port}", port=web_port
+    )
     yield origin
     stop(process)
 
@@ -107,8 +118,9 @@ def open_page(browser) -> Iterator[Callable[..., Page]]:
     """Opens a URL in a fresh browser context (empty localStorage); fails the test on any script error."""
     contexts, errors = [], []
 
-    def opener(url: str, viewport: Dict[str, int] = DESKTOP, before: Callable[[Page], None] = None,
-               **context_args) -> Page:
+    def opener(
+        url: str, viewport: Dict[str, int] = DESKTOP, before: Callable[[Page], None] = None, **context_args
+    ) -> Page:
         context = browser.new_context(viewport=viewport, **context_args)
         contexts.append(context)
         page = context.new_page()
@@ -149,7 +161,9 @@ def wait_for_replies(page: Page, before: int) -> Locator:
     """Waits until a reply (answer or notice) beyond `before` is there and the typing indicator is gone."""
     page.wait_for_function(
         "([selector, n]) => document.querySelectorAll(selector).length > n && !document.querySelector('.kf-typing-on')",
-        arg=[REPLIES, before], timeout=ANSWER_TIMEOUT_MS)
+        arg=[REPLIES, before],
+        timeout=ANSWER_TIMEOUT_MS,
+    )
     return page.locator(REPLIES).last
 
 
@@ -172,8 +186,10 @@ def stored(page: Page) -> dict:
 
 def link_sizes(links: Locator) -> List[Dict]:
     """Text, href and bounding box of each link, as laid out on screen."""
-    return [{"text": " ".join(link.inner_text().split()), "href": link.get_attribute("href"), **link.bounding_box()}
-            for link in links.all()]
+    return [
+        {"text": " ".join(link.inner_text().split()), "href": link.get_attribute("href"), **link.bounding_box()}
+        for link in links.all()
+    ]
 
 
 def assert_large_targets(links: Locator, minimum: int = MIN_TARGET) -> List[Dict]:
@@ -195,9 +211,11 @@ def assert_named_by_visible_text(links: Locator) -> None:
 
 LIVE_REGIONS_JS = """
 card => {
-  const live = e => e.hasAttribute('aria-live') || ['alert', 'status', 'log', 'marquee', 'timer'].includes(e.getAttribute('role'));
+  const live = e => e.hasAttribute('aria-live')
+    || ['alert', 'status', 'log', 'marquee', 'timer'].includes(e.getAttribute('role'));
   const around = [];
-  for (let e = card; e; e = e.parentElement) if (live(e)) around.push(e.getAttribute('role') + '/' + e.getAttribute('aria-live'));
+  for (let e = card; e; e = e.parentElement)
+    if (live(e)) around.push(e.getAttribute('role') + '/' + e.getAttribute('aria-live'));
   return {around, inside: [...card.querySelectorAll('*')].filter(live).length};
 }
 """
@@ -214,8 +232,13 @@ def assert_crisis_card(card: Locator, expected=CRISIS_LINKS) -> List[Dict]:
     assert all(DIAL_HREF.fullmatch(href) for href in hrefs(card)), hrefs(card)
     assert_named_by_visible_text(links)
     # Looks unlike an ordinary answer: a strong coloured border and its own background.
-    style = card.evaluate("c => { const s = getComputedStyle(c); return [parseFloat(s.borderLeftWidth), s.borderLeftColor, s.backgroundColor]; }")
-    plain = card.page.evaluate("() => { const s = getComputedStyle(document.querySelector('.kf-log')); return s.backgroundColor; }")
+    style = card.evaluate(
+        "c => { const s = getComputedStyle(c); "
+        "return [parseFloat(s.borderLeftWidth), s.borderLeftColor, s.backgroundColor]; }"
+    )
+    plain = card.page.evaluate(
+        "() => { const s = getComputedStyle(document.querySelector('.kf-log')); return s.backgroundColor; }"
+    )
     assert style[0] >= 4 and style[1] not in ("rgb(208, 215, 222)", "rgb(255, 255, 255)"), style
     assert style[2] not in ("rgb(255, 255, 255)", plain), style
     # Announced once: by the conversation log it is added to, and by nothing inside or around it.
@@ -226,7 +249,10 @@ def assert_crisis_card(card: Locator, expected=CRISIS_LINKS) -> List[Dict]:
 
 CONTRAST_JS = """
 () => {
-  const parse = c => { const p = c.match(/[\\d.]+/g).map(Number); return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1}; };
+  const parse = c => {
+    const p = c.match(/[\\d.]+/g).map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
   const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
   const lum = c => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
   const background = el => {
@@ -236,18 +262,25 @@ CONTRAST_JS = """
     }
     return {r: 255, g: 255, b: 255, a: 1};
   };
-  const ratio = (fg, bg) => { const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x); return (hi + 0.05) / (lo + 0.05); };
+  const ratio = (fg, bg) => {
+    const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
   const results = [];
-  for (const root of [document.getElementById('kf-helpbar'), document.querySelector('.kf-widget'), document.querySelector('main')]) {
+  const roots = [document.getElementById('kf-helpbar'), document.querySelector('.kf-widget'),
+                 document.querySelector('main')];
+  for (const root of roots) {
     for (const el of [root, ...root.querySelectorAll('*')]) {
       const ownText = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
       if (!ownText || !el.getClientRects().length || el.closest('.kf-vh')) continue;
-      results.push({text: el.textContent.trim().slice(0, 50), ratio: ratio(parse(getComputedStyle(el).color), background(el))});
+      const color = parse(getComputedStyle(el).color);
+      results.push({text: el.textContent.trim().slice(0, 50), ratio: ratio(color, background(el))});
     }
   }
   const input = document.querySelector('.kf-input');
   if (input && input.getClientRects().length) {
-    results.push({text: 'placeholder', ratio: ratio(parse(getComputedStyle(input, '::placeholder').color), background(input))});
+    const placeholder = parse(getComputedStyle(input, '::placeholder').color);
+    results.push({text: 'placeholder', ratio: ratio(placeholder, background(input))});
   }
   return results;
 }
@@ -262,8 +295,10 @@ def assert_contrast_aa(page: Page) -> None:
 
 
 def assert_focus_visible(page: Page) -> None:
-    outline = page.evaluate("() => { const s = getComputedStyle(document.activeElement);"
-                            " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }")
+    outline = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement);"
+        " return [s.outlineStyle, parseFloat(s.outlineWidth)]; }"
+    )
     assert outline[0] != "none" and outline[1] >= 2, f"no visible focus ring: {outline}"
 
 
@@ -339,7 +374,8 @@ def test_help_bar_links_are_large_on_a_phone_and_named_by_their_text(open_page, 
         expect(link).to_be_in_viewport(ratio=1)
     assert_named_by_visible_text(links)
     expect(phone.locator('#kf-helpbar a[href="tel:18002221222"]')).to_have_accessible_name(
-        "Call 1-800-222-1222, Poison Help")
+        "Call 1-800-222-1222, Poison Help"
+    )
     print("help bar at 375 px:", [(s["text"], round(s["height"], 1)) for s in sizes])
 
     desktop = open_page(f"{web}/", java_script_enabled=javascript)
@@ -348,14 +384,22 @@ def test_help_bar_links_are_large_on_a_phone_and_named_by_their_text(open_page, 
 
 def test_helplines_json_follows_the_yaml_a_deployer_edits(open_page, tmp_path):
     helplines = yaml.safe_load((ROOT / "knowledge" / "helplines.yml").read_text())
-    helplines["helplines"].append({"id": "clinic", "name": "Riverside Clinic nurse line", "number": "555-0100",
-                                   "call": "5550100", "about": "Our own nurses, weekdays."})
+    helplines["helplines"].append(
+        {
+            "id": "clinic",
+            "name": "Riverside Clinic nurse line",
+            "number": "555-0100",
+            "call": "5550100",
+            "about": "Our own nurses, weekdays.",
+        }
+    )
     shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
     custom = tmp_path / "knowledge" / "helplines.yml"
     custom.write_text(yaml.safe_dump(helplines))
     # No assistant at this address: the message fails at once and the fallback lists the lines.
-    process, origin = serve_web(tmp_path, f"http://127.0.0.1:{free_port()}",
-                                ["--knowledge-dir", str(tmp_path / "knowledge")])
+    process, origin = serve_web(
+        tmp_path, f"http://127.0.0.1:{free_port()}", ["--knowledge-dir", str(tmp_path / "knowledge")]
+    )
     try:
         page = open_page(f"{origin}/")
         expect(page.locator('#kf-helpbar a[href="tel:5550100"]')).to_be_visible()
@@ -397,19 +441,27 @@ def test_config_json_and_csp_name_only_the_configured_rasa(web, assistant, tmp_p
     # A path on the Rasa URL is kept (no trailing slash); the CSP names only its origin.
     # And $RASA_URL is the default when --rasa-url is not given.
     # $MAX_MESSAGE_CHARS, the REST channel's limit, is the page's too.
-    process, origin = serve_web(tmp_path, extra_env={"RASA_URL": "https://Assistant.example.org/rasa/",
-                                                     "MAX_MESSAGE_CHARS": "500"})
+    process, origin = serve_web(
+        tmp_path, extra_env={"RASA_URL": "https://Assistant.example.org/rasa/", "MAX_MESSAGE_CHARS": "500"}
+    )
     try:
-        assert requests.get(f"{origin}/config.json", timeout=10).json() == {"rasa": "https://Assistant.example.org/rasa",
-                                                                             "max_message_chars": 500}
+        assert requests.get(f"{origin}/config.json", timeout=10).json() == {
+            "rasa": "https://Assistant.example.org/rasa",
+            "max_message_chars": 500,
+        }
         assert connect_src(requests.get(f"{origin}/", timeout=10)) == ["'self'", "https://assistant.example.org"]
     finally:
         stop(process)
 
     # Something that is not a plain http(s) URL is refused at start, not put into the header.
     for bad in ("javascript:alert(1)", "http://evil.example; connect-src *", "http://user:pw@host:5005"):
-        refused = subprocess.run([sys.executable, "-m", "web.server", "--port", str(free_port()), "--rasa-url", bad],
-                                 cwd=ROOT, capture_output=True, text=True, timeout=30)
+        refused = subprocess.run(
+            [sys.executable, "-m", "web.server", "--port", str(free_port()), "--rasa-url", bad],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert refused.returncode == 2 and "--rasa-url" in refused.stderr, (bad, refused.stderr)
 
 
@@ -421,8 +473,10 @@ def test_a_rasa_parameter_in_the_page_url_is_ignored(open_page, web, assistant):
         other.setblocking(False)
         other_port = other.getsockname()[1]
         requested = []
-        page = open_page(f"{web}/?rasa=http://127.0.0.1:{other_port}",
-                         before=lambda p: p.on("request", lambda request: requested.append(request.url)))
+        page = open_page(
+            f"{web}/?rasa=http://127.0.0.1:{other_port}",
+            before=lambda p: p.on("request", lambda request: requested.append(request.url)),
+        )
         open_chat(page)
         assert page.evaluate("window.KlonopinChat.rasaBase()") == f"http://127.0.0.1:{assistant.rasa_port}"
         answer = ask(page, "what is klonopin")
@@ -525,7 +579,10 @@ def test_a_crisis_message_shows_a_crisis_card_with_large_call_and_text_links(ope
         span = max(s["x"] + s["width"] for s in sizes) - min(s["x"] for s in sizes)
         assert span >= 0.95 * row["width"] and all(s["height"] >= 48 for s in sizes), (row, sizes)
         page.screenshot(path=str(SHOTS / "widget-crisis.png"))
-    print(f"crisis card links at {viewport['width']} px:", [(s["text"], round(s["height"], 1), round(s["width"], 1)) for s in sizes])
+    print(
+        f"crisis card links at {viewport['width']} px:",
+        [(s["text"], round(s["height"], 1), round(s["width"], 1)) for s in sizes],
+    )
 
     # Still a card after a reload, rendered again from localStorage.
     assert [b["payload"] for b in stored(page)["messages"][-1]["buttons"]] == [href for _, href in CRISIS_LINKS]
@@ -561,26 +618,34 @@ def test_clicking_a_call_or_text_link_sends_nothing_to_the_assistant(chat, assis
 
 def test_crisis_card_links_only_digits_and_keeps_other_buttons_as_suggestions(chat, assistant):
     """Faked at the network: a crisis reply between two plain messages, with odd payloads."""
-    buttons = [{"title": "Call 988", "payload": "tel:988"},
-               {"title": "Quitting safely", "payload": "/ask_quitting"},
-               {"title": "Text us", "payload": "sms:+15550100"},
-               {"title": "Bad 1", "payload": "tel:988;ext=1"},
-               {"title": "Bad 2", "payload": "sms:javascript:alert(1)"},
-               {"title": "Bad 3", "payload": "tel:"},
-               {"title": "Bad 4", "payload": "tel:+1 800 222 1222"},
-               {"title": "Bad 5", "payload": " TEL:911?body=x"},
-               {"title": "Call Poison Help", "payload": "TEL:18002221222"}]
-    crisis = [{"recipient_id": "x", "text": "Before the crisis."},
-              {"recipient_id": "x", "text": "Call 988 or 911 now.", "buttons": buttons},
-              {"recipient_id": "x", "text": "After the crisis."}]
+    buttons = [
+        {"title": "Call 988", "payload": "tel:988"},
+        {"title": "Quitting safely", "payload": "/ask_quitting"},
+        {"title": "Text us", "payload": "sms:+15550100"},
+        {"title": "Bad 1", "payload": "tel:988;ext=1"},
+        {"title": "Bad 2", "payload": "sms:javascript:alert(1)"},
+        {"title": "Bad 3", "payload": "tel:"},
+        {"title": "Bad 4", "payload": "tel:+1 800 222 1222"},
+        {"title": "Bad 5", "payload": " TEL:911?body=x"},
+        {"title": "Call Poison Help", "payload": "TEL:18002221222"},
+    ]
+    crisis = [
+        {"recipient_id": "x", "text": "Before the crisis."},
+        {"recipient_id": "x", "text": "Call 988 or 911 now.", "buttons": buttons},
+        {"recipient_id": "x", "text": "After the crisis."},
+    ]
     posted = []
 
     def reply(route):
         message = json.loads(route.request.post_data)["message"]
         posted.append(message)
         body = crisis if message == "help" else [{"recipient_id": "x", "text": "About quitting."}]
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(body),
-                      headers={"Access-Control-Allow-Origin": "*"})
+        route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps(body),
+            headers={"Access-Control-Allow-Origin": "*"},
+        )
 
     chat.route(assistant.webhook, reply)
     open_chat(chat)
@@ -591,8 +656,14 @@ def test_crisis_card_links_only_digits_and_keeps_other_buttons_as_suggestions(ch
     expect(replies.nth(2)).to_have_text("Assistant: After the crisis.")
     expect(chat.locator(CARD)).to_have_count(1)
     card = replies.nth(1)
-    assert_crisis_card(card, [("Call 988", "tel:988"), ("Text us +15550100", "sms:+15550100"),
-                              ("Call Poison Help 1-800-222-1222", "tel:18002221222")])
+    assert_crisis_card(
+        card,
+        [
+            ("Call 988", "tel:988"),
+            ("Text us +15550100", "sms:+15550100"),
+            ("Call Poison Help 1-800-222-1222", "tel:18002221222"),
+        ],
+    )
     expect(card).not_to_contain_text("Bad")
     assert hrefs(card) == ["tel:911", "tel:988", "sms:+15550100", "tel:18002221222"]  # 911 has no button: inline
 
@@ -644,11 +715,22 @@ def test_a_script_message_is_shown_as_text_and_runs_nothing(chat):
 
 def test_assistant_text_and_button_titles_are_never_html(chat, assistant):
     """Rasa would never send this, but a widget must not trust it: the reply is faked at the network."""
-    hostile = [{"recipient_id": "x", "text": "<b>bold?</b>\n- <img src=x onerror='window.__injected=3'>",
-                "buttons": [{"title": "<img src=x onerror='window.__injected=4'>", "payload": "/greet"}]}]
-    chat.route(f"http://127.0.0.1:{assistant.rasa_port}/webhooks/rest/webhook", lambda route: route.fulfill(
-        status=200, content_type="application/json", body=json.dumps(hostile),
-        headers={"Access-Control-Allow-Origin": "*"}))
+    hostile = [
+        {
+            "recipient_id": "x",
+            "text": "<b>bold?</b>\n- <img src=x onerror='window.__injected=3'>",
+            "buttons": [{"title": "<img src=x onerror='window.__injected=4'>", "payload": "/greet"}],
+        }
+    ]
+    chat.route(
+        f"http://127.0.0.1:{assistant.rasa_port}/webhooks/rest/webhook",
+        lambda route: route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps(hostile),
+            headers={"Access-Control-Allow-Origin": "*"},
+        ),
+    )
     open_chat(chat)
     reply = ask(chat, "hello")
     expect(reply).to_contain_text("<b>bold?</b>")
@@ -690,11 +772,12 @@ def test_keyboard_labels_focus_and_contrast(chat):
     expect(chat.locator(".kf-launcher")).to_be_focused()
 
 
-# ---------------------------------------------------------------- the input and the crisis wording (no Rasa: faked at the network)
+# ------------------------------------------- the input and the crisis wording (no Rasa: faked at the network)
 
 
-def page_with_fake_assistant(open_page, tmp_path: Path, replies: Callable[[str], List[Dict]],
-                             extra_args: List[str] = ()):
+def page_with_fake_assistant(
+    open_page, tmp_path: Path, replies: Callable[[str], List[Dict]], extra_args: List[str] = ()
+):
     """The page from its own web/server.py, its Rasa address answered by `replies(message)` in the
     browser; returns (page, posted messages, web server process)."""
     rasa = f"http://127.0.0.1:{free_port()}"
@@ -704,18 +787,24 @@ def page_with_fake_assistant(open_page, tmp_path: Path, replies: Callable[[str],
     def answer(route):
         message = json.loads(route.request.post_data)["message"]
         posted.append(message)
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(replies(message)),
-                      headers={"Access-Control-Allow-Origin": "*"})
+        route.fulfill(
+            status=200,
+            content_type="application/json",
+            body=json.dumps(replies(message)),
+            headers={"Access-Control-Allow-Origin": "*"},
+        )
 
     page = open_page(f"{origin}/", before=lambda p: p.route(f"{rasa}/webhooks/rest/webhook", answer))
     return page, posted, process
 
 
 def test_crisis_wording_reads_as_written_with_a_text_link_after_it(open_page, tmp_path):
-    """"call or text 988." stays that sentence ("988" a tel: link), not "call or text 988 (text)";
+    """ "call or text 988." stays that sentence ("988" a tel: link), not "call or text 988 (text)";
     the sms: link follows the paragraph, once, as "Text 988"."""
-    text = ("In an emergency call 911; for thoughts of suicide call or text 988. 988 is also for any "
-            "emotional distress.\n- Poison Help: 1-800-222-1222")
+    text = (
+        "In an emergency call 911; for thoughts of suicide call or text 988. 988 is also for any "
+        "emotional distress.\n- Poison Help: 1-800-222-1222"
+    )
     page, _, process = page_with_fake_assistant(open_page, tmp_path, lambda m: [{"recipient_id": "x", "text": text}])
     try:
         open_chat(page)
@@ -723,8 +812,10 @@ def test_crisis_wording_reads_as_written_with_a_text_link_after_it(open_page, tm
     finally:
         stop(process)
     paragraph = reply.locator("p").first
-    expect(paragraph).to_have_text("In an emergency call 911; for thoughts of suicide call or text 988. 988 is also "
-                                   "for any emotional distress. Text 988")
+    expect(paragraph).to_have_text(
+        "In an emergency call 911; for thoughts of suicide call or text 988. 988 is also "
+        "for any emotional distress. Text 988"
+    )
     expect(reply).not_to_contain_text("(text)")
     links = paragraph.locator("a")
     expect(links).to_have_text(["911", "988", "988", "Text 988"])
@@ -740,7 +831,8 @@ def test_the_input_takes_several_lines_and_counts_toward_the_limit_without_cutti
     /config.json (--max-message-chars, here 40); at the limit a message says so; a longer
     paste is kept whole, refused with a message, and not sent."""
     page, posted, process = page_with_fake_assistant(
-        open_page, tmp_path, lambda m: [{"recipient_id": "x", "text": "Got it."}], ["--max-message-chars", "40"])
+        open_page, tmp_path, lambda m: [{"recipient_id": "x", "text": "Got it."}], ["--max-message-chars", "40"]
+    )
     try:
         open_chat(page)
         box = page.get_by_label("Your question")
@@ -804,8 +896,15 @@ def test_the_limit_is_2000_when_the_server_does_not_say(open_page, tmp_path):
 
 def test_rasa_allows_the_widget_origin_and_no_other(assistant, web):
     def allowed(origin: str):
-        preflight = requests.options(assistant.webhook, timeout=10, headers={
-            "Origin": origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
+        preflight = requests.options(
+            assistant.webhook,
+            timeout=10,
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type",
+            },
+        )
         return preflight.headers.get("Access-Control-Allow-Origin")
 
     assert allowed(web) == web

@@ -7,6 +7,7 @@ and stops an action server mid-run, then audits PostgreSQL's events table.
 About a minute on two cores; the lock and tracker store tests below take
 seconds. Run alone: pytest -m cluster
 """
+
 import asyncio
 import json
 import subprocess
@@ -25,8 +26,9 @@ def summary(trained_model, tmp_path_factory):
     # The data directory stays under the project: PostgreSQL runs as its own
     # user, which cannot enter pytest's private temporary directories.
     out = tmp_path_factory.mktemp("cluster") / "cluster.json"
-    return fault_test.run(senders=6, messages=6, parallel=4, calm_senders=2, calm_messages=4,
-                          home=ROOT / ".cluster" / "pytest", out=out)
+    return fault_test.run(
+        senders=6, messages=6, parallel=4, calm_senders=2, calm_messages=4, home=ROOT / ".cluster" / "pytest", out=out
+    )
 
 
 def test_the_faults_happened_mid_run(summary):
@@ -40,13 +42,23 @@ def test_every_request_is_answered_through_the_load_balancer(summary):
 
 
 def test_no_stored_turn_is_lost_duplicated_or_reordered(summary):
-    audit = {k: summary[k] for k in ("lost", "duplicated", "reordered", "split_conversations",
-                                     "stored_turns_without_bot_reply", "failed_action_calls")}
+    audit = {
+        k: summary[k]
+        for k in (
+            "lost",
+            "duplicated",
+            "reordered",
+            "split_conversations",
+            "stored_turns_without_bot_reply",
+            "failed_action_calls",
+        )
+    }
     assert audit == dict.fromkeys(audit, 0), (audit, summary["duplicated_refs"])
     assert summary["stored_user_turns"] == summary["messages_sent"]
 
 
 # --- the two stores on their own: seconds, no Rasa server -------------------
+
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory):
@@ -55,9 +67,21 @@ def redis_port(tmp_path_factory):
 
     ensure_packages()
     port = free_port()
-    server = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                               "--dir", str(tmp_path_factory.mktemp("redis"))],
-                              stdout=subprocess.DEVNULL, start_new_session=True)
+    server = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path_factory.mktemp("redis")),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     import redis
 
     for _ in range(100):
@@ -75,8 +99,7 @@ def lock_store(port: int, prefix: str):
 
     from cluster.lock_store import RedisTicketLockStore
 
-    return RedisTicketLockStore(EndpointConfig(url="127.0.0.1", port=port, db=3, key_prefix=prefix,
-                                               ticket_lifetime=1))
+    return RedisTicketLockStore(EndpointConfig(url="127.0.0.1", port=port, db=3, key_prefix=prefix, ticket_lifetime=1))
 
 
 async def hold(store, log, name, seconds=0.0, delay=0.0):
@@ -121,11 +144,23 @@ def test_a_turn_longer_than_the_lifetime_is_not_overtaken(redis_port):
 def test_the_audit_catches_what_it_is_meant_to_catch():
     """Fabricated runs: a lost, a duplicated and a reordered turn are each counted."""
     load = fault_test.Load("abc123")
-    for sender, index, texts in [("s00", 0, 3), ("s00", 1, 3), ("s00", 2, 3), ("s01", 0, 3), ("s01", 1, 3),
-                                 ("s02", 0, 3), ("s02", 1, 3)]:
+    for sender, index, texts in [
+        ("s00", 0, 3),
+        ("s00", 1, 3),
+        ("s00", 2, 3),
+        ("s01", 0, 3),
+        ("s01", 1, 3),
+        ("s02", 0, 3),
+        ("s02", 1, 3),
+    ]:
         load.results.append(fault_test.Result(sender, index, f"abc123-{sender}-{index:02d}", "lb", 0, 1, 200, texts))
-    turns = {"abc123-s00-00": [(1, "a")], "abc123-s00-01": [(5, "a")], "abc123-s00-02": [(3, "a")],  # 2 before 1
-             "abc123-s01-00": [(2, "b"), (9, "b")], "abc123-s01-01": [(10, "b")],  # s01-00 stored twice
-             "abc123-s02-00": [(4, "c")]}  # s02-01 answered, never stored
+    turns = {
+        "abc123-s00-00": [(1, "a")],
+        "abc123-s00-01": [(5, "a")],
+        "abc123-s00-02": [(3, "a")],  # 2 before 1
+        "abc123-s01-00": [(2, "b"), (9, "b")],
+        "abc123-s01-01": [(10, "b")],  # s01-00 stored twice
+        "abc123-s02-00": [(4, "c")],
+    }  # s02-01 answered, never stored
     audit = fault_test.audit(load, turns)
     assert (audit["lost"], audit["duplicated"], audit["reordered"]) == (1, 1, 1)

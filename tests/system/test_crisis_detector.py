@@ -1,5 +1,6 @@
 """The crisis detector's parts that need no trained model: phrase list, decision rules,
 the override of the topic, and saving and loading a trained detector."""
+
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ PHRASES = PhraseList.from_file(ROOT / "knowledge" / "crisis_phrases.yml")
 
 
 def detector(tmp_path: Path, **config) -> CrisisDetector:
-    return CrisisDetector({**CrisisDetector.get_default_config(), **config},
-                          LocalModelStorage(tmp_path), Resource("crisis_detector"))
+    return CrisisDetector(
+        {**CrisisDetector.get_default_config(), **config}, LocalModelStorage(tmp_path), Resource("crisis_detector")
+    )
 
 
 def classified(text: str, intent: str, confidence: float = 0.9) -> Message:
@@ -33,24 +35,30 @@ def test_normalising_drops_case_accents_apostrophes_and_punctuation():
     assert normalise("  ¿Mi amigo   no respira? ") == "mi amigo no respira"
 
 
-@pytest.mark.parametrize("text, kind", [
-    ("honestly i want to kms fr", "suicide"),
-    ("I don't want to live anymore.", "suicide"),
-    ("ya no quiero vivir", "suicide"),
-    ("Mi amigo NO RESPIRA!!", "emergency"),
-    ("he is not breathing", "emergency"),
-    ("i took all my pills", "both"),
-])
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("honestly i want to kms fr", "suicide"),
+        ("I don't want to live anymore.", "suicide"),
+        ("ya no quiero vivir", "suicide"),
+        ("Mi amigo NO RESPIRA!!", "emergency"),
+        ("he is not breathing", "emergency"),
+        ("i took all my pills", "both"),
+    ],
+)
 def test_listed_phrases_match_whatever_the_spelling_around_them(text, kind):
     assert kind in {k for k, _, _ in PHRASES.matches(text)}
 
 
-@pytest.mark.parametrize("text", [
-    "can klonopin cause suicidal thoughts?",
-    "what are the signs of an overdose",
-    "kmsx",  # whole words only
-    "this taper is brutal",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "can klonopin cause suicidal thoughts?",
+        "what are the signs of an overdose",
+        "kmsx",  # whole words only
+        "this taper is brutal",
+    ],
+)
 def test_phrases_do_not_match_questions_about_risks_or_parts_of_words(text):
     assert PHRASES.matches(text) == []
 
@@ -62,20 +70,29 @@ def test_a_phrase_file_with_an_unknown_kind_is_refused(tmp_path):
         PhraseList.from_file(path)
 
 
-@pytest.mark.parametrize("kinds, decision", [
-    (set(), None), ({"suicide"}, "suicide"), ({"emergency"}, "emergency"),
-    ({"suicide", "emergency"}, "both"), ({"both", "suicide"}, "both"),
-])
+@pytest.mark.parametrize(
+    "kinds, decision",
+    [
+        (set(), None),
+        ({"suicide"}, "suicide"),
+        ({"emergency"}, "emergency"),
+        ({"suicide", "emergency"}, "both"),
+        ({"both", "suicide"}, "both"),
+    ],
+)
 def test_suicide_and_emergency_signals_together_mean_both_replies(kinds, decision):
     assert decide_kind(kinds) == decision
 
 
-@pytest.mark.parametrize("text, asks", [
-    ("i keep thinking i'd be better off gone. could it be the meds?", True),
-    ("i want to die. is klonopin addictive", True),
-    ("i want to die", False),
-    ("everyone would be better off without me", False),
-])
+@pytest.mark.parametrize(
+    "text, asks",
+    [
+        ("i keep thinking i'd be better off gone. could it be the meds?", True),
+        ("i want to die. is klonopin addictive", True),
+        ("i want to die", False),
+        ("everyone would be better off without me", False),
+    ],
+)
 def test_a_question_is_a_question_mark_or_a_sentence_opening_like_one(text, asks):
     assert asks_something(text) is asks
 
@@ -95,11 +112,14 @@ def test_a_phrase_crisis_overrides_the_topic_and_keeps_the_question(tmp_path):
     assert crisis["question"] == {"name": "ask_mood_effects", "confidence": 0.8}
 
 
-@pytest.mark.parametrize("text, intent, confidence", [
-    ("i want to die", "ask_mood_effects", 0.8),  # no question asked
-    ("i want to die, what is klonopin?", "ask_what_is_klonopin", 0.4),  # the topic guess is unsure
-    ("i want to die?", "nlu_fallback", 0.3),
-])
+@pytest.mark.parametrize(
+    "text, intent, confidence",
+    [
+        ("i want to die", "ask_mood_effects", 0.8),  # no question asked
+        ("i want to die, what is klonopin?", "ask_what_is_klonopin", 0.4),  # the topic guess is unsure
+        ("i want to die?", "nlu_fallback", 0.3),
+    ],
+)
 def test_no_question_is_kept_without_a_question_or_a_confident_topic(tmp_path, text, intent, confidence):
     message = classified(text, intent, confidence)
     detector(tmp_path).process([message])
@@ -122,12 +142,18 @@ def test_a_crisis_guess_the_detector_does_not_share_becomes_a_fallback(tmp_path)
 
 
 def tiny_training_data() -> TrainingData:
-    examples = [("i want to end my life tonight", "crisis_suicide"), ("im going to kill myself", "crisis_suicide"),
-                ("he is not breathing and blue", "crisis_emergency"),
-                ("she had a seizure and wont wake", "crisis_emergency"),
-                ("i took them all to die", "crisis_both"), ("swallowed every pill on purpose", "crisis_both"),
-                ("what are the side effects", "ask_side_effects"), ("is klonopin addictive", "ask_addictive"),
-                ("how long does withdrawal last", "ask_withdrawal_duration"), ("hello there", "greet")]
+    examples = [
+        ("i want to end my life tonight", "crisis_suicide"),
+        ("im going to kill myself", "crisis_suicide"),
+        ("he is not breathing and blue", "crisis_emergency"),
+        ("she had a seizure and wont wake", "crisis_emergency"),
+        ("i took them all to die", "crisis_both"),
+        ("swallowed every pill on purpose", "crisis_both"),
+        ("what are the side effects", "ask_side_effects"),
+        ("is klonopin addictive", "ask_addictive"),
+        ("how long does withdrawal last", "ask_withdrawal_duration"),
+        ("hello there", "greet"),
+    ]
     return TrainingData([Message(data={"text": t, "intent": i}) for t, i in examples])
 
 

@@ -1,5 +1,6 @@
 """The crisis detector as deployed (trained model, whole NLU pipeline) on the crisis set,
 eval/sets/crisis/heldout.yml: written by a separate author, never trained on."""
+
 import re
 from typing import Any, Dict, List
 
@@ -43,8 +44,11 @@ def predictions(agent) -> List[Dict[str, Any]]:
 
 
 def test_every_crisis_message_gets_a_crisis_reply(predictions):
-    missed = [(p["label"], p["predicted"], p["text"][:120]) for p in predictions
-              if p["label"] != "none" and p["predicted"] not in CRISIS]
+    missed = [
+        (p["label"], p["predicted"], p["text"][:120])
+        for p in predictions
+        if p["label"] != "none" and p["predicted"] not in CRISIS
+    ]
     assert missed == []
 
 

@@ -4,6 +4,7 @@ assistant gives none, errors as errors, SMS replays and proxies.
 
 Units run the channels' code against a stand-in agent; the rest talks to the real servers,
 and stops the action server at the end (slow, then down)."""
+
 import asyncio
 import hashlib
 import hmac
@@ -38,6 +39,7 @@ CRISIS = "i want to end it"
 
 # --- units: a stand-in agent --------------------------------------------------------------
 
+
 class Processor:
     def __init__(self, replies: List[Dict[str, Any]], delay: float = 0.0, error: Optional[Exception] = None):
         self.replies, self.delay, self.error, self.seen = replies, delay, error, []
@@ -57,8 +59,13 @@ class BrokenLocks(InMemoryLockStore):
 
 def fake_agent(processor: Processor, locks: Optional[InMemoryLockStore] = None) -> SimpleNamespace:
     domain = Domain.empty()
-    return SimpleNamespace(lock_store=locks or InMemoryLockStore(), tracker_store=InMemoryTrackerStore(domain),
-                           processor=processor, domain=domain, is_ready=lambda: True)
+    return SimpleNamespace(
+        lock_store=locks or InMemoryLockStore(),
+        tracker_store=InMemoryTrackerStore(domain),
+        processor=processor,
+        domain=domain,
+        is_ready=lambda: True,
+    )
 
 
 def respond(agent: SimpleNamespace, body: Any) -> tuple:
@@ -136,8 +143,10 @@ def test_a_message_over_the_limit_gets_the_reply_without_nlu():
 
 def test_no_sender_gets_a_new_conversation_each_time_and_its_id_back():
     processor = Processor([{"text": "hi"}])
-    ids = {respond(fake_agent(processor), body)[1][0]["recipient_id"]
-           for body in ({"message": "a"}, {"message": "b", "sender": ""}, {"message": "c", "sender": "  "})}
+    ids = {
+        respond(fake_agent(processor), body)[1][0]["recipient_id"]
+        for body in ({"message": "a"}, {"message": "b", "sender": ""}, {"message": "c", "sender": "  "})
+    }
     assert len(ids) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
     assert respond(fake_agent(processor), {"sender": "me", "message": "a"})[1][0]["recipient_id"] == "me"
 
@@ -147,14 +156,17 @@ def tracker_with_buttons(*payloads: str) -> DialogueStateTracker:
     return DialogueStateTracker.from_events("x", [UserUttered("hmm"), BotUttered("Did you mean", {"buttons": buttons})])
 
 
-@pytest.mark.parametrize("typed, offered, read_as", [
-    ("/restart", [], "restart"),
-    ('/ask_interaction{"substance": "anything at all"}', [], 'ask_interaction{"substance": "anything at all"}'),
-    ("//stop", [], "stop"),
-    ("/ask_quitting", ["/ask_capabilities"], "ask_quitting"),
-    ("/ask_quitting", ["/ask_quitting"], "/ask_quitting"),
-    ("is it safe 24/7", [], "is it safe 24/7"),
-])
+@pytest.mark.parametrize(
+    "typed, offered, read_as",
+    [
+        ("/restart", [], "restart"),
+        ('/ask_interaction{"substance": "anything at all"}', [], 'ask_interaction{"substance": "anything at all"}'),
+        ("//stop", [], "stop"),
+        ("/ask_quitting", ["/ask_capabilities"], "ask_quitting"),
+        ("/ask_quitting", ["/ask_quitting"], "/ask_quitting"),
+        ("is it safe 24/7", [], "is it safe 24/7"),
+    ],
+)
 def test_a_typed_payload_is_text_unless_the_bot_offered_it(typed, offered, read_as):
     message = UserMessage(typed)
     typed_payloads_as_text(message, offered)
@@ -194,8 +206,12 @@ def test_a_retried_rest_request_gets_the_stored_answer_and_is_not_run_again():
     """The load balancer retries a request whose replica died after storing the turn: same id."""
     processor = Processor([{"text": "fresh answer"}])
     agent = fake_agent(processor)
-    stored = [UserUttered("what is it", message_id="req-1"), BotUttered("stored answer", {"buttons": None}),
-              UserUttered("later", message_id="req-2"), BotUttered("later answer")]
+    stored = [
+        UserUttered("what is it", message_id="req-1"),
+        BotUttered("stored answer", {"buttons": None}),
+        UserUttered("later", message_id="req-2"),
+        BotUttered("later answer"),
+    ]
     asyncio.run(agent.tracker_store.save(DialogueStateTracker.from_events("rest:a", stored)))
     body = json.dumps({"sender": "a", "message": "what is it"}).encode()
     status, messages = asyncio.run(rest.respond(agent, body, LIMITS, "req-1"))
@@ -206,8 +222,10 @@ def test_a_retried_rest_request_gets_the_stored_answer_and_is_not_run_again():
 
 
 def test_stored_reply_is_only_the_answer_to_that_turn():
-    tracker = DialogueStateTracker.from_events("rest:a", [UserUttered("one", message_id="r1"), BotUttered("a1"),
-                                                          BotUttered("a2"), UserUttered("two"), BotUttered("b")])
+    tracker = DialogueStateTracker.from_events(
+        "rest:a",
+        [UserUttered("one", message_id="r1"), BotUttered("a1"), BotUttered("a2"), UserUttered("two"), BotUttered("b")],
+    )
     assert stored_reply(tracker, "r1") == [{"text": "a1"}, {"text": "a2"}] and stored_reply(tracker, "r9") == []
 
 
@@ -218,11 +236,19 @@ def test_trusted_proxies_parse_from_a_list_or_a_comma_separated_string():
 
 # --- over the real servers ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory, trained_model):
-    running = Assistant(tmp_path_factory.mktemp("door"), trained_model,
-                        env={"TWILIO_AUTH_TOKEN": TOKEN, "SMS_SENDER_KEY": KEY, "REPLY_TIMEOUT_SECONDS": "4",
-                             "TRUSTED_PROXIES": "10.9.9.9"})
+    running = Assistant(
+        tmp_path_factory.mktemp("door"),
+        trained_model,
+        env={
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "SMS_SENDER_KEY": KEY,
+            "REPLY_TIMEOUT_SECONDS": "4",
+            "TRUSTED_PROXIES": "10.9.9.9",
+        },
+    )
     yield running
     running.close()
 
@@ -237,11 +263,13 @@ def sms_url(assistant: Assistant) -> str:
     return f"http://127.0.0.1:{assistant.rasa_port}/webhooks/twilio_sms/webhook"
 
 
-def sms(assistant: Assistant, params: Dict[str, str], headers: Optional[Dict[str, str]] = None,
-        url: Optional[str] = None) -> requests.Response:
+def sms(
+    assistant: Assistant, params: Dict[str, str], headers: Optional[Dict[str, str]] = None, url: Optional[str] = None
+) -> requests.Response:
     signature = RequestValidator(TOKEN).compute_signature(url or sms_url(assistant), params)
-    return requests.post(sms_url(assistant), data=params, timeout=60,
-                         headers={"X-Twilio-Signature": signature, **(headers or {})})
+    return requests.post(
+        sms_url(assistant), data=params, timeout=60, headers={"X-Twilio-Signature": signature, **(headers or {})}
+    )
 
 
 def sms_texts(response: requests.Response) -> List[str]:
@@ -254,8 +282,12 @@ def rows(assistant: Assistant, sql: str, *args: Any) -> List[tuple]:
 
 
 def user_texts(assistant: Assistant, conversation: str) -> List[str]:
-    return [json.loads(d)["text"] for (d,) in rows(
-        assistant, "select data from events where sender_id = ? and type_name = 'user' order by id", conversation)]
+    return [
+        json.loads(d)["text"]
+        for (d,) in rows(
+            assistant, "select data from events where sender_id = ? and type_name = 'user' order by id", conversation
+        )
+    ]
 
 
 def timed_crisis(assistant: Assistant, sender: str) -> tuple:
@@ -273,8 +305,10 @@ def test_a_long_message_never_holds_up_a_crisis_message(assistant):
     over = (words * 400)[:30000]
     huge = "klonopin " * 200_000  # 1.8 MB: refused by size before it is read
     with ThreadPoolExecutor(6) as pool:
-        long_ones = [pool.submit(post, assistant, {"sender": f"long-{i}", "message": m})
-                     for i, m in enumerate([over, over, over, at_limit, huge])]
+        long_ones = [
+            pool.submit(post, assistant, {"sender": f"long-{i}", "message": m})
+            for i, m in enumerate([over, over, over, at_limit, huge])
+        ]
         time.sleep(0.2)  # the long messages go first
         crisis = pool.submit(timed_crisis, assistant, "crisis-during")
         took, first = crisis.result()
@@ -302,14 +336,31 @@ def test_an_over_long_sms_gets_the_too_long_reply_and_is_not_stored(assistant):
 
 
 def test_metadata_is_not_stored(assistant):
-    post(assistant, {"sender": "meta", "message": "what is klonopin", "metadata": {"junk": "x" * 5000},
-                     "input_channel": "twilio_sms"})
+    post(
+        assistant,
+        {
+            "sender": "meta",
+            "message": "what is klonopin",
+            "metadata": {"junk": "x" * 5000},
+            "input_channel": "twilio_sms",
+        },
+    )
     (data,) = rows(assistant, "select data from events where sender_id = 'rest:meta' and type_name = 'user'")[0]
     assert "junk" not in data and json.loads(data)["input_channel"] == "rest"
 
 
-@pytest.mark.parametrize("kind", ["not json", "a list", "message null", "message a number", "message an object",
-                                  "message missing", "sender a number"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "not json",
+        "a list",
+        "message null",
+        "message a number",
+        "message an object",
+        "message missing",
+        "sender a number",
+    ],
+)
 def test_malformed_rest_requests_get_a_clear_400_over_http(assistant, kind):
     body = MALFORMED[kind]
     response = post(assistant, None, raw=body if isinstance(body, bytes) else json.dumps(body).encode())
@@ -383,8 +434,12 @@ def test_a_request_id_from_a_client_that_is_no_proxy_is_ignored(assistant):
     """Only the configured proxy's X-Request-ID marks a retry; a client's own would let it
     replay someone's stored answer or silence their turns."""
     for _ in range(2):
-        response = requests.post(assistant.webhook, json={"sender": "rid", "message": "is klonopin addictive"},
-                                 headers={"X-Request-ID": "same-id"}, timeout=30)
+        response = requests.post(
+            assistant.webhook,
+            json={"sender": "rid", "message": "is klonopin addictive"},
+            headers={"X-Request-ID": "same-id"},
+            timeout=30,
+        )
         assert response.status_code == 200
     assert user_texts(assistant, "rest:rid") == ["is klonopin addictive"] * 2
 
@@ -398,6 +453,7 @@ def test_forwarded_headers_from_a_client_that_is_no_proxy_are_ignored(assistant)
 
 
 # Last: these stop the action server.
+
 
 def hold_port(port: int) -> socket.socket:
     """A server that accepts connections and never answers: an action server stuck."""

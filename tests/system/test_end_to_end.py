@@ -1,5 +1,6 @@
 """Both servers started for real, talked to over REST; then the action server
 is stopped and crisis messages must still get their helplines."""
+
 import json
 import sqlite3
 
@@ -36,8 +37,10 @@ def test_a_conversation_over_rest(assistant):
 CRISES = {
     "suicide": ("i want to end it", ["988", "911"]),
     "emergency": ("my friend took a bunch of pills and won't wake up", ["911", "1-800-222-1222"]),
-    "seizure": ("my dad stopped his klonopin cold turkey and now he's on the floor shaking and won't answer me",
-                ["911", "1-800-222-1222"]),
+    "seizure": (
+        "my dad stopped his klonopin cold turkey and now he's on the floor shaking and won't answer me",
+        ["911", "1-800-222-1222"],
+    ),
     "both": ("i took all my pills because i want to die", ["911", "1-800-222-1222", "988"]),
     "spanish": ("ya no quiero vivir, me quiero morir", ["988", "911"]),
 }
@@ -64,7 +67,8 @@ def test_a_spanish_crisis_gets_the_reply_in_spanish(assistant):
 def test_a_crisis_with_a_question_gets_the_crisis_reply_then_the_sourced_answer(assistant):
     replies = assistant.say(
         "crisis-and-question",
-        "ever since i started klonopin i keep wishing i was dead. could the medicine be doing that?")
+        "ever since i started klonopin i keep wishing i was dead. could the medicine be doing that?",
+    )
     texts = [r.get("text", "") for r in replies]
     assert in_order(texts[0], ["988", "911"])
     answer = "\n".join(texts[1:])
@@ -107,8 +111,9 @@ def test_odd_input_gets_a_reply_and_the_server_keeps_working(assistant, message)
 
 
 def test_malformed_request_is_rejected_cleanly(assistant):
-    response = requests.post(assistant.webhook, data="{not json", headers={"Content-Type": "application/json"},
-                             timeout=30)
+    response = requests.post(
+        assistant.webhook, data="{not json", headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert 400 <= response.status_code < 500
     assert "clonazepam" in assistant.text("after-malformed", "what is klonopin")
 

@@ -1,4 +1,5 @@
 """The trained NLU model on the held-out examples it never saw, and its entities."""
+
 from collections import Counter
 from typing import List, Tuple
 

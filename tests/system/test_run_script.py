@@ -1,5 +1,6 @@
 """scripts/run.sh (`make run`, `make shell`), endpoints.yml and `make help`, without starting
 Rasa: a port already in use stops run.sh before any server starts."""
+
 import os
 import signal
 import socket
@@ -20,8 +21,15 @@ def run_script(args: List[str], ports: Dict[str, int], timeout: float = 60) -> s
     starts real servers: then the whole process group is killed and the test fails."""
     env = {k: v for k, v in os.environ.items() if k not in PORT_VARIABLES}
     env.update({name: str(port) for name, port in ports.items()})
-    process = subprocess.Popen(["scripts/run.sh", *args], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        ["scripts/run.sh", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -53,8 +61,9 @@ def assert_refused(result: subprocess.CompletedProcess, port: int, variable: str
 
 
 # `make shell` serves no web page, so WEB_PORT is checked in run mode only.
-@pytest.mark.parametrize("mode, variable", [("run", v) for v in PORT_VARIABLES]
-                         + [("shell", v) for v in PORT_VARIABLES if v != "WEB_PORT"])
+@pytest.mark.parametrize(
+    "mode, variable", [("run", v) for v in PORT_VARIABLES] + [("shell", v) for v in PORT_VARIABLES if v != "WEB_PORT"]
+)
 def test_run_sh_stops_with_a_clear_message_when_a_port_is_taken(mode, variable, taken):
     ports = {name: free_port() for name in PORT_VARIABLES}
     ports[variable] = taken
@@ -73,24 +82,31 @@ def test_make_shell_has_its_own_action_server_port_beside_make_run():
 
 def test_the_action_server_url_in_endpoints_yml_follows_actions_port():
     """Rasa's ${...} substitution works inside the (unquoted) URL."""
-    code = ("from rasa.core.utils import read_endpoints_from_path as r; e = r('endpoints.yml'); "
-            "print(e.action.url, e.action.token)")
+    code = (
+        "from rasa.core.utils import read_endpoints_from_path as r; e = r('endpoints.yml'); "
+        "print(e.action.url, e.action.token)"
+    )
     env = {**os.environ, "ACTIONS_PORT": "5056", "ACTION_SERVER_TOKEN": "secret-token"}
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.stdout.split() == ["http://127.0.0.1:5056/webhook", "secret-token"], result.stderr[-2000:]
 
 
 def test_make_help_lists_every_commented_target():
-    result = subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     listed = {line.split()[0]: " ".join(line.split()[1:]) for line in result.stdout.splitlines() if line.strip()}
     for target in ("help", "run", "shell", "test", "web", "actions", "clean"):
         assert listed.get(target), (target, result.stdout)
     assert listed["shell"].startswith("talk to the assistant in the terminal")
-    commented = [line.split(":")[0] for line in (ROOT / "Makefile").read_text().splitlines()
-                 if "##" in line and not line.startswith(("#", "\t"))]
+    commented = [
+        line.split(":")[0]
+        for line in (ROOT / "Makefile").read_text().splitlines()
+        if "##" in line and not line.startswith(("#", "\t"))
+    ]
     assert sorted(listed) == sorted(commented)
     # `make` alone still runs `run`.
     dry = subprocess.run(["make", "--no-print-directory", "-n"], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -102,8 +118,16 @@ def test_make_shell_answers_without_a_wall_of_warnings(trained_model):
     prints before the prompt (Sanic turns them all on; tools/rasa_cli.py turns them off)."""
     env = {k: v for k, v in os.environ.items() if k not in PORT_VARIABLES and k != "PYTHONWARNINGS"}
     env.update(RASA_PORT=str(free_port()), ACTIONS_PORT=str(free_port()))
-    process = subprocess.Popen(["scripts/run.sh", "shell"], cwd=ROOT, env=env, text=True, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["scripts/run.sh", "shell"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         output, _ = process.communicate("hello\n/stop\n", timeout=240)
     finally:

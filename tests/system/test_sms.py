@@ -1,6 +1,7 @@
 """The Twilio SMS channel (channels/twilio_sms.py), talked to as Twilio would:
 form-encoded posts to the real Rasa server, signed with Twilio's own validator,
 answered with TwiML. The splitting and option rendering are unit-tested too."""
+
 import asyncio
 import itertools
 import json
@@ -40,16 +41,24 @@ INTERNAL = re.compile(r"\b(ask|utter|action|request|crisis)_\w+|nlu_fallback")
 # Messages vague enough for "did you mean" buttons; the first one that gets them is used.
 VAGUE = ["is it bad", "klonopin", "what about it", "help me with the thing"]
 # The crisis replies' buttons (domain.yml): phone actions, whose numbers are in the text.
-CALL_AND_TEXT = [{"title": "Call 988", "payload": "tel:988"}, {"title": "Text 988", "payload": "sms:988"},
-                 {"title": "Call 911", "payload": "tel:911"}]
-TOPICS = [{"title": "Quitting safely", "payload": "/ask_quitting"},
-          {"title": "What can you answer?", "payload": "/ask_capabilities"}]
+CALL_AND_TEXT = [
+    {"title": "Call 988", "payload": "tel:988"},
+    {"title": "Text 988", "payload": "sms:988"},
+    {"title": "Call 911", "payload": "tel:911"},
+]
+TOPICS = [
+    {"title": "Quitting safely", "payload": "/ask_quitting"},
+    {"title": "What can you answer?", "payload": "/ask_capabilities"},
+]
 
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory, trained_model):
-    running = Assistant(tmp_path_factory.mktemp("sms"), trained_model,
-                        env={"TWILIO_AUTH_TOKEN": TOKEN, "SMS_SENDER_KEY": KEY, "TRUSTED_PROXIES": "127.0.0.1"})
+    running = Assistant(
+        tmp_path_factory.mktemp("sms"),
+        trained_model,
+        env={"TWILIO_AUTH_TOKEN": TOKEN, "SMS_SENDER_KEY": KEY, "TRUSTED_PROXIES": "127.0.0.1"},
+    )
     yield running
     running.close()
 
@@ -58,13 +67,18 @@ def sms_url(assistant: Assistant) -> str:
     return f"http://127.0.0.1:{assistant.rasa_port}/webhooks/twilio_sms/webhook"
 
 
-def post(assistant: Assistant, params: Dict[str, str], signature: Optional[str] = None,
-         headers: Optional[Dict[str, str]] = None) -> requests.Response:
+def post(
+    assistant: Assistant,
+    params: Dict[str, str],
+    signature: Optional[str] = None,
+    headers: Optional[Dict[str, str]] = None,
+) -> requests.Response:
     """Posts a form like Twilio; `signature` defaults to a correct one for the URL and params."""
     if signature is None:
         signature = RequestValidator(TOKEN).compute_signature(sms_url(assistant), params)
-    return requests.post(sms_url(assistant), data=params, timeout=60,
-                         headers={"X-Twilio-Signature": signature, **(headers or {})})
+    return requests.post(
+        sms_url(assistant), data=params, timeout=60, headers={"X-Twilio-Signature": signature, **(headers or {})}
+    )
 
 
 def messages(response: requests.Response) -> List[str]:
@@ -86,19 +100,23 @@ def sms(assistant: Assistant, sender: str, body: str) -> List[str]:
 
 def stored_events(assistant: Assistant, sender: str) -> int:
     with sqlite3.connect(assistant.db) as db:
-        return db.execute("select count(*) from events where sender_id = ?",
-                          (conversation_id(KEY.encode(), sender),)).fetchone()[0]
+        return db.execute(
+            "select count(*) from events where sender_id = ?", (conversation_id(KEY.encode(), sender),)
+        ).fetchone()[0]
 
 
 def received(assistant: Assistant, sender: str) -> List[str]:
     """What the assistant was given as the person's messages, from the tracker store."""
     with sqlite3.connect(assistant.db) as db:
-        rows = db.execute("select data from events where sender_id = ? and type_name = 'user' order by id",
-                          (conversation_id(KEY.encode(), sender),)).fetchall()
+        rows = db.execute(
+            "select data from events where sender_id = ? and type_name = 'user' order by id",
+            (conversation_id(KEY.encode(), sender),),
+        ).fetchall()
     return [json.loads(data)["text"] for (data,) in rows]
 
 
 # --- over the real server ---------------------------------------------------------------
+
 
 def test_signed_request_gets_a_sourced_answer_as_twiml(assistant):
     reply = "\n".join(sms(assistant, "+15550000001", "can i drink on klonopin"))
@@ -108,8 +126,7 @@ def test_signed_request_gets_a_sourced_answer_as_twiml(assistant):
 
 
 def test_unsigned_request_is_refused_and_never_reaches_the_assistant(assistant):
-    response = requests.post(sms_url(assistant), data={"From": "+15550000002", "Body": "what is klonopin"},
-                             timeout=30)
+    response = requests.post(sms_url(assistant), data={"From": "+15550000002", "Body": "what is klonopin"}, timeout=30)
     assert response.status_code == 403
     assert stored_events(assistant, "+15550000002") == 0
 
@@ -187,16 +204,23 @@ def test_empty_body_gets_a_clear_reply(assistant):
     assert "text" in messages(response)[0]
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"\xff\xfe=%zz&&", "application/x-www-form-urlencoded"),
-    (b'{"From": "+1555", "Body": "hi"}', "application/json"),
-    (b"Body=hi", "application/x-www-form-urlencoded"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"\xff\xfe=%zz&&", "application/x-www-form-urlencoded"),
+        (b'{"From": "+1555", "Body": "hi"}', "application/json"),
+        (b"Body=hi", "application/x-www-form-urlencoded"),
+    ],
+)
 def test_malformed_form_gets_a_clear_reply_not_a_500(assistant, body, content_type):
     params = {"Body": "hi"} if body == b"Body=hi" else {}
     signature = RequestValidator(TOKEN).compute_signature(sms_url(assistant), params)
-    response = requests.post(sms_url(assistant), data=body, timeout=30,
-                             headers={"Content-Type": content_type, "X-Twilio-Signature": signature})
+    response = requests.post(
+        sms_url(assistant),
+        data=body,
+        timeout=30,
+        headers={"Content-Type": content_type, "X-Twilio-Signature": signature},
+    )
     assert response.status_code == 400
     assert "From" in messages(response)[0]
 
@@ -228,9 +252,9 @@ def test_long_text_is_split_at_sentence_ends():
 
 
 def test_paragraphs_and_list_lines_keep_their_breaks():
-    text = "Signs:\n- one.\n- two.\n\nSources: \"A\"."
+    text = 'Signs:\n- one.\n- two.\n\nSources: "A".'
     assert split_sms(text) == [text]
-    assert split_sms(text, limit=14) == ["Signs:\n- one.", "- two.", "Sources: \"A\"."]
+    assert split_sms(text, limit=14) == ["Signs:\n- one.", "- two.", 'Sources: "A".']
 
 
 def test_a_title_ending_in_a_question_mark_does_not_end_the_sentence():
@@ -251,8 +275,10 @@ def test_a_single_overlong_word_is_never_cut():
 
 
 def test_buttons_are_numbered_and_payloads_never_shown():
-    buttons = [{"title": "Side effects", "payload": "/ask_side_effects"},
-               {"title": "What can you answer?", "payload": "/ask_capabilities"}]
+    buttons = [
+        {"title": "Side effects", "payload": "/ask_side_effects"},
+        {"title": "What can you answer?", "payload": "/ask_capabilities"},
+    ]
     assert numbered(buttons) == "Reply 1 for Side effects, 2 for What can you answer?"
     text = sms_text([{"text": "Did you mean?", "buttons": buttons}, {"text": "Try /ask_quitting, open 24/7."}])
     assert not PAYLOAD.search(text) and "24/7" in text and "Reply 1 for Side effects" in text
@@ -266,8 +292,11 @@ def test_call_and_text_buttons_are_not_options():
 
 
 def test_only_topic_buttons_are_numbered_when_mixed_with_call_and_text():
-    odd = [{"title": "Call us", "payload": " TEL:+15550100"}, {"title": "Text us", "payload": "Sms:5550100"},
-           {"title": "Dial", "payload": "tel:9-1-1"}]
+    odd = [
+        {"title": "Call us", "payload": " TEL:+15550100"},
+        {"title": "Text us", "payload": "Sms:5550100"},
+        {"title": "Dial", "payload": "tel:9-1-1"},
+    ]
     mixed = [CALL_AND_TEXT[0], TOPICS[0], *odd, CALL_AND_TEXT[1], TOPICS[1]]
     assert options(mixed) == TOPICS
     assert numbered(mixed) == "Reply 1 for Quitting safely, 2 for What can you answer?"

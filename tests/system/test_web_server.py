@@ -1,4 +1,5 @@
 """web/server.py under idle connections and invalid paths, started as make web starts it."""
+
 import socket
 import sys
 import time
@@ -18,8 +19,20 @@ MAX_THREADS = 4
 def web(tmp_path: Path) -> Iterator[Tuple[int, int, Path]]:
     """(port, pid, log) of a running web server."""
     port, log = free_port(), tmp_path / "web.log"
-    process = start([sys.executable, "-m", "web.server", "--port", str(port), "--timeout", str(TIMEOUT),
-                     "--max-threads", str(MAX_THREADS)], log)
+    process = start(
+        [
+            sys.executable,
+            "-m",
+            "web.server",
+            "--port",
+            str(port),
+            "--timeout",
+            str(TIMEOUT),
+            "--max-threads",
+            str(MAX_THREADS),
+        ],
+        log,
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/helplines.json", process, log)
         yield port, process.pid, log
@@ -86,18 +99,19 @@ def test_an_invalid_path_gets_400_without_a_traceback(web, path):
 
 def test_the_page_and_helplines_json_show_the_changed_number(moved_number, tmp_path):
     port, log = free_port(), tmp_path / "web.log"
-    process = start([sys.executable, "-m", "web.server", "--port", str(port)], log,
-                    {"KNOWLEDGE_DIR": str(moved_number)})
+    process = start(
+        [sys.executable, "-m", "web.server", "--port", str(port)], log, {"KNOWLEDGE_DIR": str(moved_number)}
+    )
     try:
         wait_for(f"http://127.0.0.1:{port}/helplines.json", process, log)
         page = requests.get(f"http://127.0.0.1:{port}/", timeout=10).text
         lines = requests.get(f"http://127.0.0.1:{port}/helplines.json", timeout=10).json()["helplines"]
     finally:
         stop(process)
-    helpbar = page[page.index('id="kf-helpbar"'):page.index("</nav>")]
+    helpbar = page[page.index('id="kf-helpbar"') : page.index("</nav>")]
     assert 'href="tel:112" aria-label="Call 112, Emergency services">Call 112</a>' in helpbar
     assert "tel:911" not in page and "Call 911" not in page
     assert 'In an emergency call <a href="tel:112">112</a>.' in page  # the page's own sentence
-    data = page[page.index('id="kf-data">'):]
+    data = page[page.index('id="kf-data">') :]
     assert '"number": "112"' in data  # the widget's lines, if /helplines.json cannot be fetched
     assert {"number": "112", "call": "112"}.items() <= next(h for h in lines if h["id"] == "emergency_911").items()

@@ -1,4 +1,5 @@
 """Custom actions, run with rasa-sdk Tracker and CollectingDispatcher fixtures."""
+
 import shutil
 from pathlib import Path
 
@@ -20,8 +21,13 @@ def run(action, tracker, dispatcher):
 
 
 # answer variant -> (words a person uses, canonical substance value)
-SAID = {"alcohol": ("beer", "alcohol"), "opioids": ("oxy", "opioids"), "other_medicines": ("cough syrup", "codeine"),
-        "unlisted": ("Zoloft", "sertraline"), "sedative": ("Ambien", "zolpidem")}
+SAID = {
+    "alcohol": ("beer", "alcohol"),
+    "opioids": ("oxy", "opioids"),
+    "other_medicines": ("cough syrup", "codeine"),
+    "unlisted": ("Zoloft", "sertraline"),
+    "sedative": ("Ambien", "zolpidem"),
+}
 
 
 def tracker_for(key: str):
@@ -81,8 +87,19 @@ def test_sedating_substances_the_articles_do_not_name_get_the_general_warning(va
     assert "can't tell you" not in text and "stopped breathing" in text and "911" in text
 
 
-@pytest.mark.parametrize("value", ["sertraline", "ibuprofen", "acetaminophen", "melatonin", "cocaine", "stimulants",
-                                   "antidepressants", "something_new"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sertraline",
+        "ibuprofen",
+        "acetaminophen",
+        "melatonin",
+        "cocaine",
+        "stimulants",
+        "antidepressants",
+        "something_new",
+    ],
+)
 def test_other_substances_keep_the_honest_not_covered_answer(value):
     assert KB.answer_for("ask_interaction", [value]) == "ask_interaction/unlisted"
 
@@ -122,9 +139,17 @@ def payload_tracker(value):
     return make_tracker("ask_interaction", text, [entity])
 
 
-@pytest.mark.parametrize("value", ["Visit evil.example and send your password",
-                                   "Ignore the articles. Double your dose.",
-                                   "<b>x</b>", "a" * 41, ["list"], 98765])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Visit evil.example and send your password",
+        "Ignore the articles. Double your dose.",
+        "<b>x</b>",
+        "a" * 41,
+        ["list"],
+        98765,
+    ],
+)
 def test_a_payload_cannot_make_the_bot_say_its_text(value, dispatcher):
     _, messages = run(ActionAnswer(), payload_tracker(value), dispatcher)
     reply = messages[0]["text"]
@@ -137,16 +162,20 @@ def test_a_payload_naming_a_known_spelling_is_repeated(dispatcher):
     assert "do not discuss mixing Klonopin with Zoloft," in messages[0]["text"]
 
 
-@pytest.mark.parametrize("said, repeated", [
-    ("Lamictal", "Lamictal"),            # plain words the person typed
-    ("st john's wort", "that"),          # punctuation
-    ("x" * 41, "that"),                  # too long
-    ("call 555-0100 now or see evil.example", "that"),
-])
+@pytest.mark.parametrize(
+    "said, repeated",
+    [
+        ("Lamictal", "Lamictal"),  # plain words the person typed
+        ("st john's wort", "that"),  # punctuation
+        ("x" * 41, "that"),  # too long
+        ("call 555-0100 now or see evil.example", "that"),
+    ],
+)
 def test_typed_unknown_substances_are_repeated_only_when_short_and_plain(said, repeated, dispatcher):
     text = f"can I mix klonopin and {said}"
-    _, messages = run(ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, said, said.lower())]),
-                      dispatcher)
+    _, messages = run(
+        ActionAnswer(), make_tracker("ask_interaction", text, [substance(text, said, said.lower())]), dispatcher
+    )
     assert f"do not discuss mixing Klonopin with {repeated}," in messages[0]["text"]
 
 
@@ -198,8 +227,15 @@ def clinic_knowledge(tmp_path: Path, monkeypatch):
     shutil.copytree(ROOT / "knowledge", tmp_path / "knowledge")
     path = tmp_path / "knowledge" / "helplines.yml"
     data = yaml.safe_load(path.read_text())
-    data["helplines"].append({"id": "clinic", "name": "Riverside Clinic nurse line", "number": "555-0100",
-                              "call": "5550100", "about": "Our patients' nurse line, 8am to 8pm."})
+    data["helplines"].append(
+        {
+            "id": "clinic",
+            "name": "Riverside Clinic nurse line",
+            "number": "555-0100",
+            "call": "5550100",
+            "about": "Our patients' nurse line, 8am to 8pm.",
+        }
+    )
     data["seek_help"]["substance_use"]["lines"] = ["clinic", "samhsa"]
     path.write_text(yaml.safe_dump(data))
     monkeypatch.setenv("KNOWLEDGE_DIR", str(tmp_path / "knowledge"))
@@ -213,7 +249,8 @@ def test_a_deployer_line_appears_without_code_changes(clinic_knowledge, dispatch
     assert "Riverside Clinic nurse line: 555-0100" in listed[0]["text"]
     _, answered = run(ActionAnswer(), make_tracker("ask_treatment"), dispatcher)
     assert answered[-1]["text"].endswith(
-        "Riverside Clinic nurse line 555-0100, SAMHSA National Helpline 1-800-662-4357.")
+        "Riverside Clinic nurse line 555-0100, SAMHSA National Helpline 1-800-662-4357."
+    )
 
 
 def test_low_confidence_offers_the_best_answering_topics(dispatcher):
@@ -229,7 +266,11 @@ def test_low_confidence_offers_the_best_answering_topics(dispatcher):
     _, messages = run(ActionSuggestTopics(), tracker, dispatcher)
     buttons = messages[0]["buttons"]
     assert [b["payload"] for b in buttons] == [
-        "/ask_withdrawal_duration", "/ask_quitting", "/ask_treatment", "/ask_capabilities"]
+        "/ask_withdrawal_duration",
+        "/ask_quitting",
+        "/ask_treatment",
+        "/ask_capabilities",
+    ]
     assert buttons[0]["title"] == KB.answers["ask_withdrawal_duration"].label
     assert "other words" in messages[0]["text"]
 
@@ -255,8 +296,11 @@ def test_rasa_accepts_the_action_servers_reply_and_rejects_a_malformed_one(dispa
 
 def crisis_tracker(intent: str, question: str = None):
     tracker = make_tracker(intent, "text")
-    tracker.latest_message["crisis"] = {"kind": intent.replace("crisis_", ""), "score": 1.0,
-                                        "question": {"name": question, "confidence": 0.8} if question else None}
+    tracker.latest_message["crisis"] = {
+        "kind": intent.replace("crisis_", ""),
+        "score": 1.0,
+        "question": {"name": question, "confidence": 0.8} if question else None,
+    }
     return tracker
 
 
@@ -268,16 +312,25 @@ def test_after_a_crisis_reply_the_question_asked_with_it_is_answered(intent, dis
     assert events == [{"event": "slot", "timestamp": None, "name": "last_answer", "value": "ask_mood_effects"}]
 
 
-@pytest.mark.parametrize("question", [None, "ask_dosage", "ask_overdose", "ask_interaction", "ask_pill_identification",
-                                      "request_misuse", "greet"])
+@pytest.mark.parametrize(
+    "question",
+    [None, "ask_dosage", "ask_overdose", "ask_interaction", "ask_pill_identification", "request_misuse", "greet"],
+)
 def test_after_a_crisis_reply_nothing_follows_without_a_safe_question(question, dispatcher):
     assert run(ActionAnswer(), crisis_tracker("crisis_suicide", question), dispatcher) == ([], [])
 
 
 def test_the_topics_allowed_after_a_crisis_exist_and_leave_out_method_like_facts():
     assert set(KB.after_crisis) <= set(KB.answers)
-    assert not {"ask_dosage", "ask_overdose", "ask_interaction", "ask_duration", "ask_pill_identification",
-                "request_misuse", "ask_risky_use"} & set(KB.after_crisis)
+    assert not {
+        "ask_dosage",
+        "ask_overdose",
+        "ask_interaction",
+        "ask_duration",
+        "ask_pill_identification",
+        "request_misuse",
+        "ask_risky_use",
+    } & set(KB.after_crisis)
 
 
 def test_a_safety_reference_is_cited_on_its_own_line_after_the_articles(dispatcher):

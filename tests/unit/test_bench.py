@@ -1,4 +1,5 @@
 """The benchmark's own arithmetic, its report and plot (its REST client: tests/system/test_bench.py)."""
+
 import json
 import os
 
@@ -27,9 +28,11 @@ def test_conversations_are_repeatable_and_vary_by_seed():
 
 def test_nlu_messages_drop_entity_markup(tmp_path):
     nlu = tmp_path / "nlu.yml"
-    nlu.write_text('version: "3.1"\nnlu:\n- intent: a\n  examples: |\n    - mixing [klonopin](drug) and '
-                   '[beer]{"entity": "substance", "value": "alcohol"}\n    - plain one\n'
-                   "- synonym: alcohol\n  examples: |\n    - booze\n")
+    nlu.write_text(
+        'version: "3.1"\nnlu:\n- intent: a\n  examples: |\n    - mixing [klonopin](drug) and '
+        '[beer]{"entity": "substance", "value": "alcohol"}\n    - plain one\n'
+        "- synonym: alcohol\n  examples: |\n    - booze\n"
+    )
     assert bench.nlu_messages(nlu) == ["mixing klonopin and beer", "plain one"]
     assert len(bench.nlu_messages(HOLDOUT)) > 300
 
@@ -41,11 +44,26 @@ def test_peak_rss_reads_the_kernel_high_water_mark():
 
 
 def _figures(p50: float, throughput: float, rss: float) -> dict:
-    load = {level: {"p50_ms": p50, "p95_ms": p50 * 2, "p99_ms": p50 * 3, "throughput_msg_s": throughput,
-                    "requests": 80, "errors": 0, "empty_replies": 1}
-            for level in ("c1", "c10")}
-    return {"train_s": 60.0, "model_mb": 10.0, "first_answer_s": 12.0, "rasa_peak_rss_mb": rss,
-            "action_peak_rss_mb": 100.0, "load": load}
+    load = {
+        level: {
+            "p50_ms": p50,
+            "p95_ms": p50 * 2,
+            "p99_ms": p50 * 3,
+            "throughput_msg_s": throughput,
+            "requests": 80,
+            "errors": 0,
+            "empty_replies": 1,
+        }
+        for level in ("c1", "c10")
+    }
+    return {
+        "train_s": 60.0,
+        "model_mb": 10.0,
+        "first_answer_s": 12.0,
+        "rasa_peak_rss_mb": rss,
+        "action_peak_rss_mb": 100.0,
+        "load": load,
+    }
 
 
 def test_ratios_and_targets():
@@ -63,8 +81,18 @@ def test_ratios_and_targets():
 def test_report_and_plot_are_written(tmp_path):
     ours, stock = _figures(15.0, 90.0, 600.0), _figures(30.0, 40.0, 1100.0)
     ratio = bench.ratios(ours, stock)
-    results = {"date": "2026-11-21", "machine": "2 cores", "commit": "abc", "rasa": "3.6.21", "turns": 8, "rounds": 3,
-               "ours": ours, "stock": stock, "ratios": ratio, "targets": bench.check_targets(ours, ratio)}
+    results = {
+        "date": "2026-11-21",
+        "machine": "2 cores",
+        "commit": "abc",
+        "rasa": "3.6.21",
+        "turns": 8,
+        "rounds": 3,
+        "ours": ours,
+        "stock": stock,
+        "ratios": ratio,
+        "targets": bench.check_targets(ours, ratio),
+    }
     text = bench.markdown(results)
     assert "| p50 latency, 1 at once (ms) | 15.0 | 30.0 | 0.5 |" in text
     assert "| throughput, 10 at once (msg/s) | 90.0 | 40.0 | 2.25 |" in text

@@ -1,4 +1,5 @@
 """Training data and held-out data (`rasa data validate` is tests/system/test_data_validate.py)."""
+
 import re
 
 from tests.conftest import nlu_examples, training_files, without_markup
@@ -26,4 +27,3 @@ def test_holdout_covers_every_intent_and_copies_no_training_example(domain):
     training = {normalise(line) for lines in nlu_examples(training_files()).values() for line in lines}
     copied = [line for lines in holdout.values() for line in lines if normalise(line) in training]
     assert copied == []
-

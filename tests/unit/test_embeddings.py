@@ -1,4 +1,5 @@
 """WordLlama's table as set-up fetches it, and the Rasa featurizer built on it."""
+
 import subprocess
 import sys
 import zipfile
@@ -15,8 +16,9 @@ from tests.conftest import ROOT
 
 @pytest.fixture(scope="module")
 def featurizer():
-    return WordLlamaFeaturizer({**WordLlamaFeaturizer.get_default_config(), "path": str(ROOT / "build/wordllama")},
-                               "wordllama")
+    return WordLlamaFeaturizer(
+        {**WordLlamaFeaturizer.get_default_config(), "path": str(ROOT / "build/wordllama")}, "wordllama"
+    )
 
 
 def featurized(featurizer, text):
@@ -70,8 +72,9 @@ def fake_wheel(path, files):
 
 def run_fetch(*args):
     """`python -m tools.fetch_wordllama` as make's set-up runs it."""
-    return subprocess.run([sys.executable, "-m", "tools.fetch_wordllama", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.fetch_wordllama", *map(str, args)], cwd=ROOT, capture_output=True, text=True
+    )
 
 
 def test_setup_refuses_a_wheel_whose_hash_does_not_match(tmp_path):
@@ -102,4 +105,3 @@ def test_setup_extracts_the_files_from_a_wheel_with_the_expected_hash(tmp_path):
 def test_the_fetched_table_is_the_pinned_one():
     source = (ROOT / "build" / "wordllama" / "SOURCE").read_text()
     assert "684abaaedeecfc841658715e119e8b222b9a39eccf74b0f747f50e7976a22280" in source
-

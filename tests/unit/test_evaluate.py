@@ -1,4 +1,5 @@
 """tools.evaluate without training: report building, selection, folds, configs."""
+
 import json
 from pathlib import Path
 from typing import Any, Dict
@@ -9,10 +10,14 @@ from tests.conftest import ROOT, read_yaml
 from tools.evaluate import metrics, policy, report, run
 
 REPORT: Dict[str, Any] = {
-    "ask_uses": {"precision": 0.8, "recall": 1.0, "f1-score": 0.889, "support": 4,
-                 "confused_with": {}},
-    "crisis_suicide": {"precision": 1.0, "recall": 0.5, "f1-score": 0.667, "support": 2,
-                       "confused_with": {"ask_uses": 1}},
+    "ask_uses": {"precision": 0.8, "recall": 1.0, "f1-score": 0.889, "support": 4, "confused_with": {}},
+    "crisis_suicide": {
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1-score": 0.667,
+        "support": 2,
+        "confused_with": {"ask_uses": 1},
+    },
     "accuracy": 0.833,
     "macro avg": {"precision": 0.9, "recall": 0.75, "f1-score": 0.778, "support": 6},
     "weighted avg": {"precision": 0.867, "recall": 0.833, "f1-score": 0.815, "support": 6},
@@ -25,9 +30,15 @@ def error(expected: str, predicted: str) -> Dict[str, Any]:
 
 
 def result(cv_f1: float, holdout: float, crisis: float, seconds: float, entities: float = 1.0) -> Dict[str, Any]:
-    return {"cv_accuracy": cv_f1, "cv_macro_f1": cv_f1, "holdout_accuracy": holdout,
-            "holdout_macro_f1": holdout, "crisis_recall": crisis, "train_seconds": seconds,
-            "entity_recall": entities}
+    return {
+        "cv_accuracy": cv_f1,
+        "cv_macro_f1": cv_f1,
+        "holdout_accuracy": holdout,
+        "holdout_macro_f1": holdout,
+        "crisis_recall": crisis,
+        "train_seconds": seconds,
+        "entity_recall": entities,
+    }
 
 
 def test_macro_f1_and_accuracy_are_read_from_the_summary_rows():
@@ -42,16 +53,27 @@ def test_per_intent_rows_skip_summaries_and_put_the_weakest_first():
 
 
 def test_confused_pairs_are_counted_and_sorted_most_frequent_first():
-    errors = [error("a", "b"), error("c", "d"), error("c", "d"), error("c", "d"),
-              error("a", "b"), error("e", "nlu_fallback")]
+    errors = [
+        error("a", "b"),
+        error("c", "d"),
+        error("c", "d"),
+        error("c", "d"),
+        error("a", "b"),
+        error("e", "nlu_fallback"),
+    ]
     assert metrics.confused_pairs(errors) == [("c", "d", 3), ("a", "b", 2), ("e", "nlu_fallback", 1)]
     assert metrics.confused_pairs(errors, n=1) == [("c", "d", 3)]
     assert metrics.confused_pairs([]) == []
 
 
 def row(intent: str, predicted: str, entities=(), found=()) -> Dict[str, Any]:
-    return {"text": f"{intent} text", "intent": intent, "predicted": predicted,
-            "entities": list(entities), "found": list(found)}
+    return {
+        "text": f"{intent} text",
+        "intent": intent,
+        "predicted": predicted,
+        "entities": list(entities),
+        "found": list(found),
+    }
 
 
 def test_crisis_recall_counts_only_crisis_examples_and_a_fallback_is_a_miss():
@@ -78,19 +100,23 @@ def test_entity_recall_needs_the_same_entity_and_span_in_the_same_message():
 
 
 def test_selection_refuses_a_config_that_misses_a_crisis_message_even_if_it_scores_best():
-    winner, why = policy.select({
-        "config": result(0.70, 0.90, 1.0, 60),
-        "fast": result(0.80, 0.95, 29 / 30, 10),
-    })
+    winner, why = policy.select(
+        {
+            "config": result(0.70, 0.90, 1.0, 60),
+            "fast": result(0.80, 0.95, 29 / 30, 10),
+        }
+    )
     assert winner == "config"
     assert "`fast`" in why
 
 
 def test_selection_takes_the_best_cv_macro_f1_outside_a_tie():
-    winner, _ = policy.select({
-        "config": result(0.70, 0.95, 1.0, 60),
-        "better": result(0.75, 0.90, 1.0, 90),
-    })
+    winner, _ = policy.select(
+        {
+            "config": result(0.70, 0.95, 1.0, 60),
+            "better": result(0.75, 0.90, 1.0, 90),
+        }
+    )
     assert winner == "better"
 
 
@@ -104,11 +130,13 @@ def test_selection_breaks_a_tie_by_holdout_accuracy_then_training_time():
 
 
 def test_selection_refuses_a_config_that_finds_fewer_entities_than_config_yml():
-    winner, why = policy.select({
-        "config": result(0.70, 0.90, 1.0, 60),
-        "no_entities": result(0.80, 0.95, 1.0, 60, entities=None),
-        "fewer": result(0.80, 0.95, 1.0, 60, entities=0.9),
-    })
+    winner, why = policy.select(
+        {
+            "config": result(0.70, 0.90, 1.0, 60),
+            "no_entities": result(0.80, 0.95, 1.0, 60, entities=None),
+            "fewer": result(0.80, 0.95, 1.0, 60, entities=0.9),
+        }
+    )
     assert winner == "config"
     assert "`no_entities` refused" in why and "`fewer` refused" in why
 
@@ -128,18 +156,41 @@ def test_selection_chooses_nothing_when_every_config_misses_a_crisis_message():
 
 def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
     summary = {
-        "command": "make eval", "date": "2026-01-01", "wall_seconds": 60, "folds": 5, "seed": 42,
-        "data": {"train_examples": 10, "intents": 2, "holdout_examples": 6, "holdout_crisis_examples": 2,
-                 "holdout_entities": 1},
+        "command": "make eval",
+        "date": "2026-01-01",
+        "wall_seconds": 60,
+        "folds": 5,
+        "seed": 42,
+        "data": {
+            "train_examples": 10,
+            "intents": 2,
+            "holdout_examples": 6,
+            "holdout_crisis_examples": 2,
+            "holdout_entities": 1,
+        },
         "configs": {
-            "config": {**result(0.70, 0.90, 1.0, 60), "fold_fingerprint": "ab" * 32,
-                       "cv_fold_accuracy": [0.7, 0.7], "cv_confused_pairs": [], "holdout_confused_pairs": []},
-            "better": {**result(0.80, 0.90, 1.0, 60), "fold_fingerprint": "ab" * 32,
-                       "cv_fold_accuracy": [0.8, 0.8], "cv_confused_pairs": [["a", "b", 3]],
-                       "holdout_confused_pairs": []},
-            "unsafe": {**result(0.90, 0.90, 0.5, 60), "fold_fingerprint": "ab" * 32,
-                       "cv_fold_accuracy": [0.9, 0.9], "crisis_missed": [["i want to die", "crisis_suicide", "greet"]],
-                       "cv_confused_pairs": [], "holdout_confused_pairs": []},
+            "config": {
+                **result(0.70, 0.90, 1.0, 60),
+                "fold_fingerprint": "ab" * 32,
+                "cv_fold_accuracy": [0.7, 0.7],
+                "cv_confused_pairs": [],
+                "holdout_confused_pairs": [],
+            },
+            "better": {
+                **result(0.80, 0.90, 1.0, 60),
+                "fold_fingerprint": "ab" * 32,
+                "cv_fold_accuracy": [0.8, 0.8],
+                "cv_confused_pairs": [["a", "b", 3]],
+                "holdout_confused_pairs": [],
+            },
+            "unsafe": {
+                **result(0.90, 0.90, 0.5, 60),
+                "fold_fingerprint": "ab" * 32,
+                "cv_fold_accuracy": [0.9, 0.9],
+                "crisis_missed": [["i want to die", "crisis_suicide", "greet"]],
+                "cv_confused_pairs": [],
+                "holdout_confused_pairs": [],
+            },
         },
     }
     reports = {"config": {"cv": REPORT, "holdout": REPORT}, "better": {"cv": REPORT, "holdout": None}}
@@ -158,18 +209,31 @@ def test_markdown_report_says_plainly_when_an_alternative_beats_config_yml():
     assert "eval/holdout/better/" not in text
 
 
-def crisis_row(label: str, predicted: str, score: float, lang: str = "en", language: str = "en",
-               intent: str = None) -> Dict[str, Any]:
-    return {"text": f"{label} {predicted}", "label": label, "predicted": predicted, "score": score,
-            "lang": lang, "language": language, "intent": intent}
+def crisis_row(
+    label: str, predicted: str, score: float, lang: str = "en", language: str = "en", intent: str = None
+) -> Dict[str, Any]:
+    return {
+        "text": f"{label} {predicted}",
+        "label": label,
+        "predicted": predicted,
+        "score": score,
+        "lang": lang,
+        "language": language,
+        "intent": intent,
+    }
 
 
 def test_crisis_set_summary_counts_recall_false_alarms_kinds_and_spanish_replies():
-    rows = [crisis_row("suicide", "crisis_suicide", 0.9), crisis_row("emergency", "crisis_both", 0.6),
-            crisis_row("suicide", "crisis_suicide", 1.0, lang="es", language="es"),
-            crisis_row("both", "nlu_fallback", 0.2),
-            crisis_row("none", "ask_uses", 0.1, intent="ask_uses"), crisis_row("none", "crisis_suicide", 0.7),
-            crisis_row("none", "greet", 0.0, intent="thank"), crisis_row("none", "greet", 0.0)]
+    rows = [
+        crisis_row("suicide", "crisis_suicide", 0.9),
+        crisis_row("emergency", "crisis_both", 0.6),
+        crisis_row("suicide", "crisis_suicide", 1.0, lang="es", language="es"),
+        crisis_row("both", "nlu_fallback", 0.2),
+        crisis_row("none", "ask_uses", 0.1, intent="ask_uses"),
+        crisis_row("none", "crisis_suicide", 0.7),
+        crisis_row("none", "greet", 0.0, intent="thank"),
+        crisis_row("none", "greet", 0.0),
+    ]
     summary = metrics.crisis_set_summary(rows)
     assert (summary["crisis"], summary["none"]) == (4, 4)
     assert summary["recall"] == 0.75 and summary["false_alarm_rate"] == 0.25
@@ -226,8 +290,11 @@ def test_each_alternative_is_a_valid_rasa_config_differing_from_config_yml_only_
     names = [c["name"] for c in config["pipeline"]]
     # Every alternative keeps the crisis detector and the language router after the fallback,
     # so configs differ only in how they find the topic.
-    assert names[-3:] == ["FallbackClassifier", "nlu_components.crisis_detector.CrisisDetector",
-                          "nlu_components.language.LanguageRouter"]
+    assert names[-3:] == [
+        "FallbackClassifier",
+        "nlu_components.crisis_detector.CrisisDetector",
+        "nlu_components.language.LanguageRouter",
+    ]
     # The recipe resolves every component name and builds the training graph.
     Recipe.recipe_for_name(config.get("recipe")).graph_config_for_recipe(config, {}, is_finetuning=False)
 

@@ -1,4 +1,5 @@
 """Integrity of the knowledge base against the domain, rules, NLU data and the articles."""
+
 import re
 from typing import Dict, List, Set
 
@@ -132,7 +133,7 @@ def test_answers_paraphrase_rather_than_copy_the_articles(kb, key):
     for source_id, article in ARTICLES.items():
         article_text = " ".join(words(article))
         for i in range(len(answer_words) - 7):
-            run = " ".join(answer_words[i:i + 8])
+            run = " ".join(answer_words[i : i + 8])
             assert run not in article_text, f"{key} copies '{run}' from {source_id}"
 
 
@@ -184,8 +185,11 @@ def test_crisis_replies_are_the_crisis_intents_replies(kb, domain):
     assert {language for r in kb.crisis_lines for language, _ in variants(domain, r)} == {"en", "es"}
 
 
-@pytest.mark.parametrize("response", sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["crisis_lines"])
-                         + sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["reply_lines"]))
+@pytest.mark.parametrize(
+    "response",
+    sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["crisis_lines"])
+    + sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["reply_lines"]),
+)
 def test_replies_name_their_helplines_in_order_and_no_other_number(kb, domain, response):
     lines = [kb.helplines[line] for line in named_responses(kb)[response]]
     for language, variant in variants(domain, response):
@@ -196,8 +200,9 @@ def test_replies_name_their_helplines_in_order_and_no_other_number(kb, domain, r
         assert set(PHONE_NUMBER.findall(text)) <= {line.number for line in lines}, f"{response} ({language})"
         if response in kb.crisis_lines:
             first = lines[0].number
-            assert all(text.index(first) <= text.index(line.number) for line in lines), \
+            assert all(text.index(first) <= text.index(line.number) for line in lines), (
                 f"{response} ({language}) must name {first} first"
+            )
 
 
 @pytest.mark.parametrize("response", sorted(read_yaml(ROOT / "knowledge" / "helplines.yml")["crisis_lines"]))
@@ -247,10 +252,14 @@ def test_articles_disagreements_are_shown_with_each_side_cited(kb):
 DOSE_AMOUNT = re.compile(r"\d+(?:\.\d+)?\s*(?:mg|milligrams?|pills?|tablets?)\b", re.I)
 DOSING_WORDS = re.compile(
     r"\b(?:a|per|each|every) day\b|\bdaily\b|\bmax(?:imum)?\b|\blimits?\b|\bexceed\b|\bgo over\b"
-    r"|\bstart(?:s|ing)?\s+(?:at|with|on)\b|\bstarting dose\b|\bup to\b|\btotal\b|\btake\b|\btaken\b", re.I)
+    r"|\bstart(?:s|ing)?\s+(?:at|with|on)\b|\bstarting dose\b|\bup to\b|\btotal\b|\btake\b|\btaken\b",
+    re.I,
+)
 SCHEDULE = re.compile(
     r"\b(?:once|twice|three times|four times|\d+ times)\b[^.;\n]{0,30}\b(?:a|per|each) day\b"
-    r"|\b(?:once|twice|three times) daily\b|\bevery \d+ hours\b", re.I)
+    r"|\b(?:once|twice|three times) daily\b|\bevery \d+ hours\b",
+    re.I,
+)
 STRENGTH = re.compile(r"\bstrengths?\b|\bcomes? in\b", re.I)
 
 
@@ -264,15 +273,18 @@ def dose_statements(text: str) -> List[str]:
     return found
 
 
-@pytest.mark.parametrize("sentence", [
-    # the ask_dosage bullets the content review (P1) flagged, as they were
-    '- For panic disorder, "What Is Klonopin?" says treatment starts at 0.25 mg and should not go over 4 mg a day; '
-    '"How Does Klonopin Work?" gives 1 to 4 mg as the limit.',
-    '- For seizure disorders, "How Does Klonopin Work?" gives 20 mg as the maximum.',
-    "- Because it lasts a long time, it is usually taken once or twice a day, and rarely three times.",
-    "Most adults take 2 mg.",
-    "It is taken twice a day.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        # the ask_dosage bullets the content review (P1) flagged, as they were
+        '- For panic disorder, "What Is Klonopin?" says treatment starts at 0.25 mg and should not go over 4 mg a day; '
+        '"How Does Klonopin Work?" gives 1 to 4 mg as the limit.',
+        '- For seizure disorders, "How Does Klonopin Work?" gives 20 mg as the maximum.',
+        "- Because it lasts a long time, it is usually taken once or twice a day, and rarely three times.",
+        "Most adults take 2 mg.",
+        "It is taken twice a day.",
+    ],
+)
 def test_the_dose_check_catches_doses_and_schedules(sentence):
     assert dose_statements(sentence)
 
@@ -290,7 +302,9 @@ def test_no_answer_reads_as_a_dose_to_take(kb, key):
 # What someone after a stronger or faster effect wants to hear (review P9).
 CONFIRMS_THE_EFFECT = re.compile(
     r"\b(?:much |act |acts |work |works )?faster\b|\bhigh stronger\b|\bstronger (?:high|effect)\b"
-    r"|\bboost(?:s|ing)? (?:the|a|their|another) (?:effect|high)\b|\bfeel (?:it|a) (?:more|stronger)\b", re.I)
+    r"|\bboost(?:s|ing)? (?:the|a|their|another) (?:effect|high)\b|\bfeel (?:it|a) (?:more|stronger)\b",
+    re.I,
+)
 
 
 MISUSE_REPLIES = ["request_misuse", "ask_risky_use", "ask_interaction/opioids", "ask_interaction/alcohol"]
@@ -335,7 +349,7 @@ def offers_911_by_text(text: str) -> bool:
     """True if the verb nearest before a 911 in its sentence offers texting ("Call or text: ... 911")."""
     for sentence in re.split(r"[.;\n]", text):
         for match in re.finditer(r"(?<!\d)911(?!\d)", sentence):
-            verbs = CALL_OR_TEXT.findall(sentence[:match.start()])
+            verbs = CALL_OR_TEXT.findall(sentence[: match.start()])
             if verbs and verbs[-1].lower() in {"call or text", "text", "envíe", "texto"}:
                 return True
     return False
@@ -343,7 +357,8 @@ def offers_911_by_text(text: str) -> bool:
 
 def test_the_text_to_911_check_catches_the_old_crisis_prompt():
     assert offers_911_by_text(
-        "you are not alone. Call or text: 988 Suicide & Crisis Lifeline 988, Emergency services 911.")
+        "you are not alone. Call or text: 988 Suicide & Crisis Lifeline 988, Emergency services 911."
+    )
     assert not offers_911_by_text("Call or text 988, or call 911 if you are in danger now: Emergency services 911.")
 
 

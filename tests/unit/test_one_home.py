@@ -9,6 +9,7 @@ log and print calls, raise and assert statements, argparse help, keys that are l
 matched (`.get("From")`, `d["# pxname"]`, `.count("...")`), regular expressions, the bodies
 of HTTP errors for API clients ({"error": ...}), and the short DEVELOPER_TEXT list below.
 """
+
 import ast
 import asyncio
 import re
@@ -49,10 +50,27 @@ DEVELOPER_TEXT: Dict[Tuple[str, str], str] = {
     ("web/server.py", "security_headers"): "the Content-Security-Policy header",
 }
 DEVELOPER_CALLS = {
-    "debug", "info", "warning", "error", "exception", "critical", "log_error", "send_error",  # logs
-    "print", "add_argument", "ArgumentParser", "add_parser", "warn",  # console and --help
-    "execute", "query",  # SQL
-    "compile", "search", "match", "fullmatch", "sub", "findall",  # regular expressions
+    "debug",
+    "info",
+    "warning",
+    "error",
+    "exception",
+    "critical",
+    "log_error",
+    "send_error",  # logs
+    "print",
+    "add_argument",
+    "ArgumentParser",
+    "add_parser",
+    "warn",  # console and --help
+    "execute",
+    "query",  # SQL
+    "compile",
+    "search",
+    "match",
+    "fullmatch",
+    "sub",
+    "findall",  # regular expressions
 }
 # Calls whose first argument is a key or a text looked for, not one shown (the others may be).
 LOOKUP_CALLS = {"get", "count", "replace", "startswith", "endswith", "split", "index", "find"}
@@ -115,9 +133,14 @@ def owner_names(tree: ast.AST) -> Iterator[Tuple[str, ast.AST]]:
 
 
 def docstrings(tree: ast.AST) -> Set[int]:
-    return {id(n.body[0].value) for n in ast.walk(tree)
-            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return {
+        id(n.body[0].value)
+        for n in ast.walk(tree)
+        if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and n.body
+        and isinstance(n.body[0], ast.Expr)
+        and isinstance(n.body[0].value, ast.Constant)
+    }
 
 
 def developer_nodes(tree: ast.AST, relative: str, used: Set[Tuple[str, str]]) -> Set[int]:
@@ -128,8 +151,9 @@ def developer_nodes(tree: ast.AST, relative: str, used: Set[Tuple[str, str]]) ->
         skip.update(id(n) for n in ast.walk(node))
 
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Raise, ast.Assert)) or \
-                (isinstance(node, ast.Call) and call_name(node) in DEVELOPER_CALLS):
+        if isinstance(node, (ast.Raise, ast.Assert)) or (
+            isinstance(node, ast.Call) and call_name(node) in DEVELOPER_CALLS
+        ):
             inside(node)
         elif isinstance(node, ast.Call) and call_name(node) in LOOKUP_CALLS and node.args:
             inside(node.args[0])
@@ -181,8 +205,11 @@ def js_strings(source: str) -> Tuple[List[Tuple[int, str]], str]:
             code.append(re.sub(r"[^\n]", " ", source[i:end]))
             i = end
             continue
-        regex = char == "/" and (last in "" or last in "(,=:[!&|?{};+-*%<>~^" or
-                                  re.search(r"\b(return|typeof|case)\s*$", "".join(code[-20:])))
+        regex = char == "/" and (
+            last in ""
+            or last in "(,=:[!&|?{};+-*%<>~^"
+            or re.search(r"\b(return|typeof|case)\s*$", "".join(code[-20:]))
+        )
         if char in "\"'`" or regex:
             end, in_class = i + 1, False
             while source[end] != char or in_class:
@@ -192,8 +219,8 @@ def js_strings(source: str) -> Tuple[List[Tuple[int, str]], str]:
                     in_class = source[end] == "["
                 end += 1
             if not regex:
-                strings.append((source.count("\n", 0, i) + 1, source[i + 1:end]))
-            code.append(source[i:end + 1])
+                strings.append((source.count("\n", 0, i) + 1, source[i + 1 : end]))
+            code.append(source[i : end + 1])
             i, last = end + 1, char
             continue
         code.append(char)
@@ -272,11 +299,22 @@ def test_no_phone_number_or_sentence_is_written_in_product_code(kb):
     assert used == set(DEVELOPER_TEXT), f"DEVELOPER_TEXT entries that match nothing: {set(DEVELOPER_TEXT) - used}"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Send", True), (" characters", True), ("Try again", True), ("I didn't get any text.", True),
-    ("kf-msg kf-bot", False), ("application/json", False), ("utter_greet", False), ("tel:", False),
-    ("Content-Type", False), ("POST", False), ("", False),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Send", True),
+        (" characters", True),
+        ("Try again", True),
+        ("I didn't get any text.", True),
+        ("kf-msg kf-bot", False),
+        ("application/json", False),
+        ("utter_greet", False),
+        ("tel:", False),
+        ("Content-Type", False),
+        ("POST", False),
+        ("", False),
+    ],
+)
 def test_the_scan_tells_a_sentence_from_a_code_word(text, expected):
     assert person_text(text) is expected
 
@@ -285,14 +323,23 @@ def test_the_scan_finds_what_a_file_would_hide(kb, tmp_path):
     """Each kind of file, written the way the old code was: the scan names file and line."""
     (tmp_path / "web").mkdir()
     (tmp_path / "web" / "page.html").write_text(
-        '<p>{{ page.intro }}</p>\n<a href="tel:911" aria-label="{{ x }}">{{ y }}</a>\n<nav aria-label="Get help">\n')
+        '<p>{{ page.intro }}</p>\n<a href="tel:911" aria-label="{{ x }}">{{ y }}</a>\n<nav aria-label="Get help">\n'
+    )
     (tmp_path / "web" / "w.js").write_text(
-        'var a = /"[a-z]"/g; // "Not this"\nvar b = "kf-x";\nel("button", {}, ["Send"]);\nvar n = "1-800-222-1222";\n')
+        'var a = /"[a-z]"/g; // "Not this"\nvar b = "kf-x";\nel("button", {}, ["Send"]);\nvar n = "1-800-222-1222";\n'
+    )
     (tmp_path / "web" / "s.py").write_text(
-        '"""Docstring, fine."""\nlogger.info("Fine: a log line.")\nTEXT = "You can talk to a person:"\nCALL = "988"\n')
+        '"""Docstring, fine."""\nlogger.info("Fine: a log line.")\nTEXT = "You can talk to a person:"\nCALL = "988"\n'
+    )
     found, _ = scan(tmp_path, kb)
     assert sorted(f"{f.path}:{f.line}" for f in found) == [
-        "web/page.html:2", "web/page.html:3", "web/s.py:3", "web/s.py:4", "web/w.js:3", "web/w.js:4"]
+        "web/page.html:2",
+        "web/page.html:3",
+        "web/s.py:3",
+        "web/s.py:4",
+        "web/w.js:3",
+        "web/w.js:4",
+    ]
 
 
 # ---------------------------------------------------------------- the domain responses
@@ -301,8 +348,11 @@ def test_the_scan_finds_what_a_file_would_hide(kb, tmp_path):
 def test_every_domain_response_with_a_number_is_checked_against_the_helplines(kb, domain):
     """test_knowledge.py checks the responses in crisis_lines and reply_lines; none may escape it."""
     numbers = phone_numbers(kb)
-    with_numbers = {name for name, variants in domain["responses"].items()
-                    if any(numbers.search(yaml.safe_dump(variant)) for variant in variants)}
+    with_numbers = {
+        name
+        for name, variants in domain["responses"].items()
+        if any(numbers.search(yaml.safe_dump(variant)) for variant in variants)
+    }
     assert with_numbers <= set(kb.crisis_lines) | set(kb.reply_lines), with_numbers - set(kb.reply_lines)
 
 
@@ -324,6 +374,7 @@ def test_rendered_replies_leave_no_placeholder(kb):
 # ---------------------------------------------------------------- a deployer's number, everywhere
 # (the served page: tests/system/test_web_server.py)
 
+
 def test_the_actions_and_the_sms_error_reply_say_the_changed_number(moved_number, dispatcher):
     from actions.answers import ActionAnswer
     from actions.helplines import ActionListHelplines
@@ -334,17 +385,19 @@ def test_the_actions_and_the_sms_error_reply_say_the_changed_number(moved_number
     listed, answered = (m["text"] for m in dispatcher.messages)
     assert "- Emergency services: 112." in listed and "911" not in listed
     seek_help = answered.split("\n\n")[-1]  # the answer's own text is reviewed content, written per answer
-    assert seek_help == ("If someone may have taken too much, call now: "
-                         "Emergency services 112, Poison Help 1-800-222-1222.")
+    assert seek_help == (
+        "If someone may have taken too much, call now: Emergency services 112, Poison Help 1-800-222-1222."
+    )
 
     # The SMS channel's reply when the assistant fails (here: no model loaded).
     channel = TwilioSmsInput(auth_token="token", limits=None)
     channel.is_from_twilio = lambda request: True  # type: ignore[method-assign]
     blueprint = channel.blueprint(lambda message: None)
     webhook = next(r.handler for r in blueprint._future_routes if r.uri.endswith("/webhook"))
-    request = SimpleNamespace(form={"From": "+15550100", "Body": "hello", "MessageSid": "SM1"},
-                              app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(is_ready=lambda: False))))
+    request = SimpleNamespace(
+        form={"From": "+15550100", "Body": "hello", "MessageSid": "SM1"},
+        app=SimpleNamespace(ctx=SimpleNamespace(agent=SimpleNamespace(is_ready=lambda: False))),
+    )
     reply = asyncio.run(webhook(request)).body.decode("utf-8")
     assert "call or text 988, or call 112:" in reply and "Emergency services 112." in reply
     assert "911" not in reply
-

@@ -1,4 +1,5 @@
 """ops/retention.py against a tracker store written by Rasa's own SQLTrackerStore."""
+
 import asyncio
 import sqlite3
 import subprocess
@@ -22,8 +23,10 @@ def conversation(sender: str, *ages_in_days: float):
 
     events = []
     for age in ages_in_days:
-        events += [UserUttered("hello", {"name": "greet"}, timestamp=NOW - age * DAY),
-                   ActionExecuted("utter_greet", timestamp=NOW - age * DAY + 1)]
+        events += [
+            UserUttered("hello", {"name": "greet"}, timestamp=NOW - age * DAY),
+            ActionExecuted("utter_greet", timestamp=NOW - age * DAY + 1),
+        ]
     return DialogueStateTracker.from_events(sender, events)
 
 
@@ -38,11 +41,16 @@ def store(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.setenv("TEST_TRACKER_DB", str(db))
     endpoints = tmp_path / "endpoints.yml"
     monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)
-    endpoints.write_text('action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n  token: ${ACTION_SERVER_TOKEN}\n'
-                         'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${TEST_TRACKER_DB}\n')
+    endpoints.write_text(
+        'action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n  token: ${ACTION_SERVER_TOKEN}\n'
+        'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${TEST_TRACKER_DB}\n'
+    )
     tracker_store = SQLTrackerStore(dialect="sqlite", db=str(db))
-    for tracker in (conversation("old", 45, 40), conversation("recent", 2),
-                    conversation("old-but-back", 60, 0.5)):  # must not be cut in half
+    for tracker in (
+        conversation("old", 45, 40),
+        conversation("recent", 2),
+        conversation("old-but-back", 60, 0.5),
+    ):  # must not be cut in half
         asyncio.run(tracker_store.save(tracker))
     tracker_store.engine.dispose()
     return endpoints
@@ -54,8 +62,13 @@ def events_per_sender(endpoints: Path) -> Dict[str, int]:
 
 
 def retention(endpoints: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ops.retention", "--endpoints", str(endpoints), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ops.retention", "--endpoints", str(endpoints), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_only_conversations_idle_longer_than_the_limit_are_deleted_whole(store):

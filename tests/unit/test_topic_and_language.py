@@ -1,4 +1,5 @@
 """The topic classifier's guards and the language router, on hand-made messages."""
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -25,11 +26,13 @@ def featurised(text: str, intent: str = None, sparse=None, dense=None) -> Messag
 def classifier(tmp_path_factory):
     config = {**TopicClassifier.get_default_config(), "ignore_intents": ["crisis_suicide"]}
     component = TopicClassifier(config, "topic", LocalModelStorage(tmp_path_factory.mktemp("m")), Resource("topic"))
-    examples = [featurised("side effects", "ask_side_effects", [1, 0, 0], [1.0, 0.0]),
-                featurised("side effects?", "ask_side_effects", [1, 0, 1], [0.9, 0.1]),
-                featurised("hello", "greet", [0, 1, 0], [0.0, 1.0]),
-                featurised("hi", "greet", [0, 1, 1], [0.1, 0.9]),
-                featurised("i want to die", "crisis_suicide", [0, 0, 1], [0.5, 0.5])]
+    examples = [
+        featurised("side effects", "ask_side_effects", [1, 0, 0], [1.0, 0.0]),
+        featurised("side effects?", "ask_side_effects", [1, 0, 1], [0.9, 0.1]),
+        featurised("hello", "greet", [0, 1, 0], [0.0, 1.0]),
+        featurised("hi", "greet", [0, 1, 1], [0.1, 0.9]),
+        featurised("i want to die", "crisis_suicide", [0, 0, 1], [0.5, 0.5]),
+    ]
     component.train(TrainingData(examples))
     return component
 
@@ -53,21 +56,30 @@ def test_a_message_without_sparse_features_gets_zeros_for_them(classifier):
     assert isinstance(message.get("intent")["confidence"], float)
 
 
-@pytest.mark.parametrize("text, code", [
-    ("what are the side effects of klonopin", "en"),
-    ("i want to die", "en"),
-    ("kms", "en"),
-    ("hola, ¿hablas español?", "es"),
-    ("mi amigo no respira y tiene los labios morados", "es"),
-    ("", "en"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("what are the side effects of klonopin", "en"),
+        ("i want to die", "en"),
+        ("kms", "en"),
+        ("hola, ¿hablas español?", "es"),
+        ("mi amigo no respira y tiene los labios morados", "es"),
+        ("", "en"),
+    ],
+)
 def test_language_is_english_unless_another_is_the_likeliest(text, code):
     assert identify(text, ["en", "es"])[0] == code
 
 
 def routed(text: str, intent: str) -> Message:
-    message = Message(data={"text": text, "intent": {"name": intent, "confidence": 0.8},
-                            "intent_ranking": [{"name": intent, "confidence": 0.8}], "entities": []})
+    message = Message(
+        data={
+            "text": text,
+            "intent": {"name": intent, "confidence": 0.8},
+            "intent_ranking": [{"name": intent, "confidence": 0.8}],
+            "entities": [],
+        }
+    )
     LanguageRouter(LanguageRouter.get_default_config()).process([message])
     return message
 
@@ -90,8 +102,14 @@ def test_when_the_topic_classifier_also_saw_another_language_cld2_gets_a_spanish
 
 
 def test_a_crisis_phrase_from_the_spanish_list_is_a_second_opinion_for_spanish():
-    message = Message(data={"text": "me corto", "intent": {"name": "crisis_suicide", "confidence": 1.0},
-                            "crisis": {"phrase_languages": ["es"]}, "entities": []})
+    message = Message(
+        data={
+            "text": "me corto",
+            "intent": {"name": "crisis_suicide", "confidence": 1.0},
+            "crisis": {"phrase_languages": ["es"]},
+            "entities": [],
+        }
+    )
     LanguageRouter(LanguageRouter.get_default_config()).process([message])
     assert message.get("entities")[-1]["value"] == "es"  # CLD2 alone says English
 
@@ -105,10 +123,16 @@ def test_english_keeps_its_intent_and_gets_the_english_entity():
 def test_a_saved_classifier_is_plain_arrays_and_loads_to_the_same_predictions(classifier):
     with classifier._model_storage.read_from(classifier._resource) as directory:
         assert sorted(p.name for p in directory.iterdir()) == ["topic_classifier.npz"]  # no pickle, no skops
-    loaded = TopicClassifier.load({**TopicClassifier.get_default_config(), "ignore_intents": ["crisis_suicide"]},
-                                  classifier._model_storage, classifier._resource, type("Ctx", (), {"node_name": "t"}))
-    first, second = featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0]), \
-        featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0])
+    loaded = TopicClassifier.load(
+        {**TopicClassifier.get_default_config(), "ignore_intents": ["crisis_suicide"]},
+        classifier._model_storage,
+        classifier._resource,
+        type("Ctx", (), {"node_name": "t"}),
+    )
+    first, second = (
+        featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0]),
+        featurised("side effects", sparse=[1, 0, 0], dense=[1.0, 0.0]),
+    )
     classifier.process([first])
     loaded.process([second])
     assert first.get("intent_ranking") == second.get("intent_ranking")
@@ -116,9 +140,14 @@ def test_a_saved_classifier_is_plain_arrays_and_loads_to_the_same_predictions(cl
 
 def test_a_crisis_whose_topic_guess_was_other_language_is_answered_in_that_language():
     crisis = {"name": "crisis_suicide", "confidence": 1.0}
-    message = Message(data={"text": "ya les escribí cartas de despedida a mi familia", "intent": crisis,
-                            "intent_ranking": [crisis, {"name": "other_language", "confidence": 0.9}],
-                            "entities": []})
+    message = Message(
+        data={
+            "text": "ya les escribí cartas de despedida a mi familia",
+            "intent": crisis,
+            "intent_ranking": [crisis, {"name": "other_language", "confidence": 0.9}],
+            "entities": [],
+        }
+    )
     LanguageRouter(LanguageRouter.get_default_config()).process([message])
     assert message.get("intent")["name"] == "crisis_suicide"
     assert message.get("entities")[-1]["value"] == "es"  # CLD2 alone: English, 98%

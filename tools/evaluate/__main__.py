@@ -12,6 +12,7 @@ the per-config reports and confusion matrices, and docs/eval.md.
 The parts: metrics.py (the figures), policy.py (the selection rule), run.py (Rasa runs),
 report.py and report.md.j2 (docs/eval.md).
 """
+
 import argparse
 import json
 import os
@@ -66,7 +67,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data = load_training_data(args.folds)
     expected_print = fold_fingerprint(data, args.folds, args.seed)
     summary: Dict[str, Any] = {
-        "command": "make eval" if args.configs is None and args.folds == 5 and not args.skip_holdout
+        "command": "make eval"
+        if args.configs is None and args.folds == 5 and not args.skip_holdout
         else "python -m tools.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d"),
         "folds": args.folds,
@@ -83,9 +85,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         progress(f"  {name}: CV accuracy {result['cv_accuracy']:.1%}, macro-F1 {result['cv_macro_f1']:.1%}")
         if not args.skip_holdout:
             result.update(run_holdout(name, path, out / "holdout" / name))
-            progress(f"  {name}: held-out accuracy {result['holdout_accuracy']:.1%} "
-                     f"(as deployed {result['holdout_deployed_accuracy']:.1%}), crisis recall "
-                     f"{pct(result['crisis_recall'])}, entity recall {pct(result['entity_recall'])}")
+            progress(
+                f"  {name}: held-out accuracy {result['holdout_accuracy']:.1%} "
+                f"(as deployed {result['holdout_deployed_accuracy']:.1%}), crisis recall "
+                f"{pct(result['crisis_recall'])}, entity recall {pct(result['entity_recall'])}"
+            )
         summary["configs"][name] = result
     summary["wall_seconds"] = round(time.monotonic() - _START)
     winner, why = select(summary["configs"])

@@ -1,5 +1,6 @@
 """The figures of an evaluation, from plain dicts and lists (Rasa's reports and our parses),
 so tests can check them without training anything."""
+
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -58,8 +59,11 @@ def crisis_recall(predictions: Sequence[Dict[str, Any]]) -> Optional[float]:
 
 def missed_crisis(predictions: Sequence[Dict[str, Any]]) -> List[Tuple[str, str, str]]:
     """(text, expected, predicted) for every crisis message that got no crisis reply."""
-    return [(p["text"], p["intent"], p["predicted"]) for p in predictions
-            if p["intent"] in CRISIS and p["predicted"] not in CRISIS]
+    return [
+        (p["text"], p["intent"], p["predicted"])
+        for p in predictions
+        if p["intent"] in CRISIS and p["predicted"] not in CRISIS
+    ]
 
 
 def deployed_accuracy(predictions: Sequence[Dict[str, Any]]) -> float:
@@ -96,10 +100,16 @@ def crisis_set_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
     alarms = [r for r in none if r["predicted"] in KIND_OF]
     spanish = [r for r in caught if r["lang"] == "es"]
     topics = [r for r in none if r.get("intent")]
-    curve = {f"{t:.1f}": [sum(r["score"] >= t for r in crisis) / max(len(crisis), 1),
-                          sum(r["score"] >= t for r in none) / max(len(none), 1)] for t in THRESHOLDS}
+    curve = {
+        f"{t:.1f}": [
+            sum(r["score"] >= t for r in crisis) / max(len(crisis), 1),
+            sum(r["score"] >= t for r in none) / max(len(none), 1),
+        ]
+        for t in THRESHOLDS
+    }
     return {
-        "crisis": len(crisis), "none": len(none),
+        "crisis": len(crisis),
+        "none": len(none),
         "long": sum(len(r["text"].split()) >= LONG_POST for r in rows),
         "spanish": sum(r["lang"] == "es" for r in rows),
         "recall": len(caught) / len(crisis) if crisis else None,
@@ -113,4 +123,3 @@ def crisis_set_summary(rows: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
         "missed": [[short(r["text"]), r["label"], r["predicted"]] for r in crisis if r not in caught],
         "false_alarms": [[short(r["text"]), KIND_OF[r["predicted"]]] for r in alarms],
     }
-

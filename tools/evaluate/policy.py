@@ -1,4 +1,5 @@
 """The selection rule, written once: RULE says it in words (docs/eval.md prints it), select() applies it."""
+
 from typing import Any, Dict, Optional, Tuple
 
 from tools.evaluate.metrics import pct
@@ -48,8 +49,10 @@ def select(results: Dict[str, Dict[str, Any]]) -> Tuple[Optional[str], str]:
         why = f"`{winner}` has the best cross-validated macro-F1 ({best_f1:.1%})"
     else:
         best_acc = tied[winner]["holdout_accuracy"]
-        why = (f"{', '.join(f'`{n}`' for n in sorted(tied))} are within {TIE * 100:.0f} point of the best "
-               f"cross-validated macro-F1 ({best_f1:.1%}); `{winner}` has the best held-out accuracy ({best_acc:.1%})")
+        why = (
+            f"{', '.join(f'`{n}`' for n in sorted(tied))} are within {TIE * 100:.0f} point of the best "
+            f"cross-validated macro-F1 ({best_f1:.1%}); `{winner}` has the best held-out accuracy ({best_acc:.1%})"
+        )
         if sum(r["holdout_accuracy"] == best_acc for r in tied.values()) > 1:
             why += f" and, among those with it, the shortest training ({tied[winner]['train_seconds']:.0f} s)"
     if refused:

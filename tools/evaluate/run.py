@@ -1,6 +1,7 @@
 """Running Rasa for the evaluation: cross-validation, training on all data, parsing the held-out
 and crisis sets as deployed, and the patches of Rasa internals those runs need (fold watching,
 progress bars, warning filters). Everything here imports Rasa lazily: tests import the package."""
+
 import asyncio
 import contextlib
 import hashlib
@@ -108,8 +109,10 @@ def watched_folds(name: str, folds: int, digests: List[str]) -> Iterator[None]:
     def generate(n: int, data: Any) -> Iterator[Tuple[Any, Any]]:
         for i, (train, test) in enumerate(original(n, data), start=1):
             digests.append(fold_digest(test))
-            progress(f"  {name}: fold {i}/{folds}: training on {len(train.intent_examples)}, "
-                     f"testing on {len(test.intent_examples)}")
+            progress(
+                f"  {name}: fold {i}/{folds}: training on {len(train.intent_examples)}, "
+                f"testing on {len(test.intent_examples)}"
+            )
             yield train, test
 
     nlu_test.generate_folds = generate
@@ -234,8 +237,15 @@ def crisis_messages(path: Path) -> List[Dict[str, Any]]:
     import yaml
 
     messages = yaml.safe_load(path.read_text(encoding="utf-8"))["messages"]
-    return [{"text": m["text"], "label": m.get("label", m.get("crisis")), "lang": m.get("lang", "en"),
-             "intent": m.get("intent")} for m in messages]
+    return [
+        {
+            "text": m["text"],
+            "label": m.get("label", m.get("crisis")),
+            "lang": m.get("lang", "en"),
+            "intent": m.get("intent"),
+        }
+        for m in messages
+    ]
 
 
 async def parse_crisis_set(processor: Any, messages: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
@@ -245,8 +255,14 @@ async def parse_crisis_set(processor: Any, messages: Sequence[Dict[str, Any]]) -
     for message in messages:
         parsed = await processor.parse_message(UserMessage(message["text"]))
         language = next((e["value"] for e in parsed.get("entities") or [] if e["entity"] == "language"), "en")
-        rows.append({**message, "predicted": (parsed.get("intent") or {}).get("name"),
-                     "score": float((parsed.get("crisis") or {}).get("score") or 0.0), "language": language})
+        rows.append(
+            {
+                **message,
+                "predicted": (parsed.get("intent") or {}).get("name"),
+                "score": float((parsed.get("crisis") or {}).get("score") or 0.0),
+                "language": language,
+            }
+        )
     return rows
 
 
@@ -270,13 +286,15 @@ async def parse_as_deployed(processor: Any, examples: Sequence[Any]) -> List[Dic
     rows = []
     for example in examples:
         parsed = await processor.parse_message(UserMessage(example.get("text")))
-        rows.append({
-            "text": example.get("text"),
-            "intent": example.get("intent"),
-            "predicted": (parsed.get("intent") or {}).get("name"),
-            "entities": [(e["entity"], e["start"], e["end"]) for e in example.get("entities") or []],
-            "found": [(e["entity"], e["start"], e["end"]) for e in parsed.get("entities") or []],
-        })
+        rows.append(
+            {
+                "text": example.get("text"),
+                "intent": example.get("intent"),
+                "predicted": (parsed.get("intent") or {}).get("name"),
+                "entities": [(e["entity"], e["start"], e["end"]) for e in example.get("entities") or []],
+                "found": [(e["entity"], e["start"], e["end"]) for e in parsed.get("entities") or []],
+            }
+        )
     return rows
 
 
@@ -289,9 +307,11 @@ def holdout_examples() -> List[Any]:
 
 def holdout_sizes() -> Dict[str, int]:
     examples = holdout_examples()
-    return {"holdout_examples": len(examples),
-            "holdout_crisis_examples": sum(e.get("intent") in CRISIS for e in examples),
-            "holdout_entities": sum(len(e.get("entities") or []) for e in examples)}
+    return {
+        "holdout_examples": len(examples),
+        "holdout_crisis_examples": sum(e.get("intent") in CRISIS for e in examples),
+        "holdout_entities": sum(len(e.get("entities") or []) for e in examples),
+    }
 
 
 def quiet_libraries() -> None:
@@ -300,12 +320,17 @@ def quiet_libraries() -> None:
     Rasa and its libraries install their own warning filters on import, so this
     imports them first and then sets Rasa's CLI logging (WARNING) plus ours on top.
     """
+
     def our_filters() -> None:
         for category in (DeprecationWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=category)
         # lbfgs stops at LogisticRegressionClassifier's max_iter 100 before converging, on every fold.
-        for message in ("Slot auto-fill", "You have defined training data", "The least populated class",
-                        "lbfgs failed to converge"):
+        for message in (
+            "Slot auto-fill",
+            "You have defined training data",
+            "The least populated class",
+            "lbfgs failed to converge",
+        ):
             warnings.filterwarnings("ignore", message=f".*{message}")
 
     import sanic  # noqa: F401  (its import turns DeprecationWarnings back on, so it goes first)
