@@ -9,8 +9,10 @@ from rasa.shared.nlu.training_data.features import Features
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from nlu_components.intents import CRISIS_INTENTS
 from nlu_components.language import LanguageRouter, identify
 from nlu_components.topic_classifier import TopicClassifier
+from tests.conftest import ROOT, read_yaml
 
 
 def featurised(text: str, intent: str = None, sparse=None, dense=None) -> Message:
@@ -151,3 +153,14 @@ def test_a_crisis_whose_topic_guess_was_other_language_is_answered_in_that_langu
     LanguageRouter(LanguageRouter.get_default_config()).process([message])
     assert message.get("intent")["name"] == "crisis_suicide"
     assert message.get("entities")[-1]["value"] == "es"  # CLD2 alone: English, 98%
+
+
+@pytest.mark.parametrize(
+    "config", ["config.yml", *(f"eval/configs/{p.name}" for p in (ROOT / "eval/configs").glob("*.yml"))]
+)
+def test_every_pipeline_keeps_the_topic_classifier_blind_to_exactly_the_crisis_intents(config):
+    """Rasa configs cannot import a constant, so each names the crisis intents; they must be
+    nlu_components/intents.py's, or the topic classifier would learn a crisis as a topic."""
+    pipeline = read_yaml(ROOT / config)["pipeline"]
+    topic = [c for c in pipeline if c["name"].endswith("TopicClassifier")]
+    assert topic and all(sorted(c["ignore_intents"]) == sorted(CRISIS_INTENTS) for c in topic)
