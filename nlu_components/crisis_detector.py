@@ -287,7 +287,9 @@ class CrisisDetector(GraphComponent, IntentClassifier):
             return np.zeros((len(texts), max(len(self.classes), 1)))
         total = np.zeros((len(texts), len(self.classes)))
         for features, (coef, intercept) in zip(self.features, self.weights):
-            scores = np.asarray(features(texts) @ coef + intercept)
+            # Features in the weights' dtype: a float64 matrix times float32 weights makes
+            # scipy copy all the weights (8 MB) on every message.
+            scores = np.asarray(features(texts).astype(coef.dtype) @ coef + intercept)
             if scores.shape[1] == 1:  # two classes: sklearn keeps one row of weights
                 scores = np.hstack([-scores, scores])
             exp = np.exp(scores - np.max(scores, axis=1, keepdims=True))

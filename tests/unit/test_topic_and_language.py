@@ -58,6 +58,16 @@ def test_a_message_without_sparse_features_gets_zeros_for_them(classifier):
     assert isinstance(message.get("intent")["confidence"], float)
 
 
+def test_the_feature_rows_are_rasas_combined_sentence_features_in_pipeline_order(classifier):
+    # Two sparse featurizers (words, characters) and a dense one, as in config.yml.
+    message = featurised("side effects", sparse=[0, 2], dense=[0.5, 0.25])
+    message.add_features(Features(scipy.sparse.coo_matrix([[0, 3, 0]]), "sentence", "text", "chars"))
+    message.add_features(Features(scipy.sparse.coo_matrix([[1, 1], [1, 0]]), "sequence", "text", "words"))
+    sparse, dense = message.get_sparse_features("text")[1], message.get_dense_features("text")[1]
+    expected = np.hstack([sparse.features.toarray(), dense.features])
+    assert np.array_equal(classifier._create_X([message, message]).toarray(), np.vstack([expected, expected]))
+
+
 @pytest.mark.parametrize(
     "text, code",
     [
