@@ -47,6 +47,20 @@ def expand(value: Any) -> Any:
     return expanded
 
 
+def is_sql_store(type_name: str) -> bool:
+    """Rasa's SQL tracker store, by its short name or as a class built on it."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.utils.common import class_from_module_path
+
+    if type_name.lower() == "sql":
+        return True
+    try:
+        store = class_from_module_path(type_name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(store, type) and issubclass(store, SQLTrackerStore)
+
+
 def engine_for(endpoints: Path) -> Optional[sa.engine.Engine]:
     """An engine on the configured SQL tracker store; None if it does not exist yet."""
     from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
@@ -54,7 +68,7 @@ def engine_for(endpoints: Path) -> Optional[sa.engine.Engine]:
 
     section = (yaml.safe_load(endpoints.read_text(encoding="utf-8")) or {}).get("tracker_store")
     config = EndpointConfig.from_dict(expand(section)) if section else None
-    if config is None or (config.type or "").lower() != "sql":
+    if config is None or not is_sql_store(config.type or ""):
         raise SystemExit(f"{endpoints}: tracker_store is not Rasa's SQL tracker store; nothing to do here.")
     options = config.kwargs
     dialect, db = options.get("dialect", "sqlite"), options.get("db", "rasa.db")

@@ -30,7 +30,16 @@ import yaml
 
 # Both bots run through tools.rasa_cli (RASA), as make runs the assistant (it keeps jax out).
 from tools.paths import HOLDOUT, RASA, ROOT
-from tools.servers import START_TIMEOUT, environment, free_port, start_actions, start_rasa, stop, wait_until
+from tools.servers import (
+    START_TIMEOUT,
+    environment,
+    free_port,
+    start_actions,
+    start_rasa,
+    stop,
+    tracker_store,
+    wait_until,
+)
 from tools.templates import render
 
 REQUEST_TIMEOUT = 60
@@ -181,9 +190,7 @@ def stock_bot(work: Path) -> Bot:
 def our_bot(work: Path) -> Bot:
     """The assistant as `make run` serves it; held-out questions it never trained on drive it."""
     endpoints = work / "endpoints.yml"
-    endpoints.write_text(
-        yaml.safe_dump({"tracker_store": {"type": "SQL", "dialect": "sqlite", "db": str(work / "trackers.db")}})
-    )
+    endpoints.write_text(yaml.safe_dump({"tracker_store": tracker_store(work / "trackers.db")}))
     return Bot(
         "ours",
         ROOT,

@@ -11,11 +11,18 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import requests
+import yaml
 
 from tools.paths import RASA, ROOT
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 300
+
+
+def tracker_store(db: Path) -> Dict[str, str]:
+    """endpoints.yml's tracker store (the type `make run` uses), on another SQLite file."""
+    section = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))["tracker_store"]
+    return {**section, "db": str(db)}
 
 
 def free_port() -> int:
@@ -126,7 +133,7 @@ class Assistant:
         self.action_port, self.rasa_port = free_port(), free_port()
         (tmp / "endpoints.yml").write_text(
             f'action_endpoint:\n  url: "http://{HOST}:{self.action_port}/webhook"\n'
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{self.db}"\n'
+            + yaml.safe_dump({"tracker_store": tracker_store(self.db)})
         )
         self.actions = start_actions(self.action_port, tmp / "actions.log")
         extra = ["--credentials", "credentials.yml", *(["--cors", cors] if cors else [])]

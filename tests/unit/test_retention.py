@@ -1,4 +1,5 @@
-"""ops/retention.py against a tracker store written by Rasa's own SQLTrackerStore."""
+"""ops/retention.py against a tracker store written by Rasa's own SQLTrackerStore, and
+by the write-ahead-log variant endpoints.yml uses (ops/tracker_store.py)."""
 
 import asyncio
 import sqlite3
@@ -30,12 +31,14 @@ def conversation(sender: str, *ages_in_days: float):
     return DialogueStateTracker.from_events(sender, events)
 
 
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch) -> Path:
+@pytest.fixture(params=["SQL", "ops.tracker_store.SQLiteTrackerStore"])
+def store(request, tmp_path: Path, monkeypatch) -> Path:
     """An endpoints.yml naming its SQLite file through an environment variable, as
-    Rasa reads it, with three conversations saved by Rasa's SQLTrackerStore. The
+    Rasa reads it, with three conversations saved by the store of that type. The
     action server's token is not set: the job does not need it."""
     from rasa.core.tracker_store import SQLTrackerStore
+
+    from ops.tracker_store import SQLiteTrackerStore
 
     db = tmp_path / "trackers.db"
     monkeypatch.setenv("TEST_TRACKER_DB", str(db))
@@ -43,9 +46,10 @@ def store(tmp_path: Path, monkeypatch) -> Path:
     monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)
     endpoints.write_text(
         'action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n  token: ${ACTION_SERVER_TOKEN}\n'
-        'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: ${TEST_TRACKER_DB}\n'
+        f'tracker_store:\n  type: {request.param}\n  dialect: "sqlite"\n  db: ${{TEST_TRACKER_DB}}\n'
     )
-    tracker_store = SQLTrackerStore(dialect="sqlite", db=str(db))
+    store_class = SQLTrackerStore if request.param == "SQL" else SQLiteTrackerStore
+    tracker_store = store_class(dialect="sqlite", db=str(db))
     for tracker in (
         conversation("old", 45, 40),
         conversation("recent", 2),
@@ -105,3 +109,11 @@ def test_a_non_positive_limit_is_refused(store, days):
     before = events_per_sender(store)
     assert retention(store, "--days", days).returncode != 0
     assert events_per_sender(store) == before
+
+
+@pytest.mark.parametrize("store_type", ["redis", "InMemory", "ops.tracker_store.NoSuchStore", "ops.retention.Outcome"])
+def test_a_store_that_is_not_sql_is_refused(tmp_path, store_type):
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(f'tracker_store:\n  type: {store_type}\n  db: "{tmp_path / "x.db"}"\n')
+    result = retention(endpoints, "--days", "30")
+    assert result.returncode != 0 and "not Rasa's SQL tracker store" in result.stderr
