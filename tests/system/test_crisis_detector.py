@@ -41,6 +41,10 @@ def test_normalising_drops_case_accents_apostrophes_and_punctuation():
         ("honestly i want to kms fr", "suicide"),
         ("I don't want to live anymore.", "suicide"),
         ("ya no quiero vivir", "suicide"),
+        # Spanish wishes in the infinitive and gerund, not only "quiero ..."
+        ("llevo semanas pensando en matarme", "suicide"),
+        ("otra vez con ganas de morirme", "suicide"),
+        ("solo quiero acostarme y no despertarme mas", "suicide"),
         ("Mi amigo NO RESPIRA!!", "emergency"),
         ("he is not breathing", "emergency"),
         ("i took all my pills", "both"),
@@ -57,6 +61,8 @@ def test_listed_phrases_match_whatever_the_spelling_around_them(text, kind):
         "what are the signs of an overdose",
         "kmsx",  # whole words only
         "this taper is brutal",
+        "el clonazepam puede causar ideas suicidas?",
+        "me muero de sueño con la pastilla",
     ],
 )
 def test_phrases_do_not_match_questions_about_risks_or_parts_of_words(text):
