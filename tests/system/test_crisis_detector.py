@@ -45,6 +45,10 @@ def test_normalising_drops_case_accents_apostrophes_and_punctuation():
         ("llevo semanas pensando en matarme", "suicide"),
         ("otra vez con ganas de morirme", "suicide"),
         ("solo quiero acostarme y no despertarme mas", "suicide"),
+        # A method or a wish to overdose named in passing, inside a longer message
+        ("theres nothing stopping me from just hanging myself tonight", "suicide"),
+        ("i wanna overdose on whatever is in the cabinet", "suicide"),
+        ("Is there a reason to live anymore when everything's gone?", "suicide"),
         ("Mi amigo NO RESPIRA!!", "emergency"),
         ("he is not breathing", "emergency"),
         ("i took all my pills", "both"),
